@@ -1,0 +1,173 @@
+"""Every error APIQ raises, in one tree.
+
+```
+ApiqError
+├── ConfigurationError
+├── SpecError
+│   ├── SpecUnreachable
+│   ├── SpecTooLarge
+│   ├── SpecInvalid
+│   └── ExternalRefRefused
+├── SecretNotFound
+├── PlanningError
+├── PolicyViolation
+│   ├── EgressDenied
+│   └── ConfirmationRequired
+├── ExecutionError
+└── MissingDependencyError
+```
+
+Each error carries fields (`url`, `ref`, `status_code`, ...) as well as text. `str(exc)` is the
+full cause, for the SDK user and the audit log; `exc.public_message` is the sanitized text a
+server shows to its users, with the reference id of the audit event that holds the details.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ApiqError",
+    "ConfigurationError",
+    "ConfirmationRequired",
+    "EgressDenied",
+    "ExecutionError",
+    "ExternalRefRefused",
+    "MissingDependencyError",
+    "PlanningError",
+    "PolicyViolation",
+    "SecretNotFound",
+    "SpecError",
+    "SpecInvalid",
+    "SpecTooLarge",
+    "SpecUnreachable",
+]
+
+
+class ApiqError(Exception):
+    """Base of every error APIQ raises on purpose."""
+
+    summary: str = "APIQ error"
+    """Short, sanitized description safe to show to any user."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+        self.reference_id: str | None = None
+        """Id of the audit event that records this error's full cause, once recorded."""
+
+    @property
+    def public_message(self) -> str:
+        """Sanitized text for people who must not see internal details."""
+        if self.reference_id:
+            return f"{self.summary}, see logs (reference {self.reference_id})"
+        return f"{self.summary}, see logs"
+
+
+class ConfigurationError(ApiqError):
+    """A setting or keyword argument is missing or invalid."""
+
+    summary = "Configuration error"
+
+
+class SpecError(ApiqError):
+    """An API description could not be fetched, read or understood."""
+
+    summary = "Spec error"
+
+    def __init__(self, message: str, *, source: str) -> None:
+        super().__init__(message)
+        self.source = source
+        """The spec reference (URL or file path) the error is about."""
+
+
+class SpecUnreachable(SpecError):
+    """The spec could not be fetched: network error, timeout, refusal or an HTTP error."""
+
+    summary = "Spec unreachable"
+
+    def __init__(self, message: str, *, source: str, status_code: int | None = None) -> None:
+        super().__init__(message, source=source)
+        self.status_code = status_code
+
+
+class SpecTooLarge(SpecError):
+    """The spec is larger than the configured byte budget."""
+
+    summary = "Spec too large"
+
+    def __init__(self, message: str, *, source: str, limit: int, size: int | None = None) -> None:
+        super().__init__(message, source=source)
+        self.limit = limit
+        self.size = size
+
+
+class SpecInvalid(SpecError):
+    """The document is not valid JSON/YAML, not OpenAPI, or breaks a parsing bound."""
+
+    summary = "Spec invalid"
+
+    def __init__(self, message: str, *, source: str, pointer: str | None = None) -> None:
+        super().__init__(message, source=source)
+        self.pointer = pointer
+        """JSON Pointer to the offending place in the document, when known."""
+
+
+class ExternalRefRefused(SpecError):
+    """The document has a `$ref` that points outside itself (file, relative or URL)."""
+
+    summary = "Spec refers to an external document"
+
+    def __init__(self, message: str, *, source: str, ref: str) -> None:
+        super().__init__(message, source=source)
+        self.ref = ref
+
+
+class SecretNotFound(ApiqError):
+    """No secret is stored under the requested owner and name."""
+
+    summary = "Credential not found"
+
+
+class PlanningError(ApiqError):
+    """A request could not be turned into a valid plan."""
+
+    summary = "Could not plan the request"
+
+
+class PolicyViolation(ApiqError):
+    """A safety policy refused the action."""
+
+    summary = "Refused by policy"
+
+
+class EgressDenied(PolicyViolation):
+    """The egress policy refused an outbound request."""
+
+    summary = "Outbound request refused"
+
+    def __init__(self, message: str, *, url: str, address: str | None = None) -> None:
+        super().__init__(message)
+        self.url = url
+        self.address = address
+        """The resolved address that was refused, when the refusal came after resolution."""
+
+
+class ConfirmationRequired(PolicyViolation):
+    """A state-changing plan was started without a valid approval."""
+
+    summary = "Approval required"
+
+
+class ExecutionError(ApiqError):
+    """A call could not be made or was refused; upstream 4xx/5xx are results, not this."""
+
+    summary = "Execution failed"
+
+    def __init__(self, message: str, *, operation_id: str | None = None) -> None:
+        super().__init__(message)
+        self.operation_id = operation_id
+
+
+class MissingDependencyError(ApiqError, ImportError):
+    """An optional backend was used without its extra installed."""
+
+    summary = "Missing optional dependency"
