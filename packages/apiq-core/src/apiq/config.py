@@ -48,8 +48,8 @@ class SpecLimits:
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> SpecLimits:
         return cls(
-            max_bytes=int(_number(environ, "APIQ_SPEC_MAX_BYTES", cls.max_bytes)),
-            timeout_s=_number(environ, "APIQ_SPEC_TIMEOUT_S", cls.timeout_s),
+            max_bytes=int(_number(environ, "APIQ_SPEC_MAX_BYTES", 5 * MIB)),
+            timeout_s=_number(environ, "APIQ_SPEC_TIMEOUT_S", 10.0),
         )
 
 
@@ -67,4 +67,4 @@ class CacheSettings:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> CacheSettings:
-        return cls(ttl_s=_number(environ, "SPEC_CACHE_TTL_HOURS", cls.ttl_s / 3600) * 3600)
+        return cls(ttl_s=_number(environ, "SPEC_CACHE_TTL_HOURS", 24.0) * 3600)

@@ -7,7 +7,8 @@ ApiqError
 │   ├── SpecUnreachable
 │   ├── SpecTooLarge
 │   ├── SpecInvalid
-│   └── ExternalRefRefused
+│   ├── ExternalRefRefused
+│   └── OperationNotFound
 ├── SecretNotFound
 ├── PlanningError
 ├── PolicyViolation
@@ -32,6 +33,7 @@ __all__ = [
     "ExecutionError",
     "ExternalRefRefused",
     "MissingDependencyError",
+    "OperationNotFound",
     "PlanningError",
     "PolicyViolation",
     "SecretNotFound",
@@ -119,6 +121,16 @@ class ExternalRefRefused(SpecError):
     def __init__(self, message: str, *, source: str, ref: str) -> None:
         super().__init__(message, source=source)
         self.ref = ref
+
+
+class OperationNotFound(SpecError):
+    """A catalog has no operation with the requested operationId."""
+
+    summary = "Unknown operation"
+
+    def __init__(self, message: str, *, source: str, operation_id: str) -> None:
+        super().__init__(message, source=source)
+        self.operation_id = operation_id
 
 
 class SecretNotFound(ApiqError):
