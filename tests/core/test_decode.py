@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 import yaml
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from apiq.config import SpecLimits
@@ -104,6 +104,9 @@ def test_int_digit_limit_holds_even_when_the_process_lifted_it() -> None:
     ("body", "cause"),
     [
         (b"[1, 2]", "top level is an array"),
+        (b"42", "top level is a scalar"),
+        (b"- a\n- b\n", "top level is an array"),
+        (b"~", "top level is empty"),
         (b'{"info": {}}', "no 'openapi' or 'swagger' field"),
         (b'{"openapi": "3.2.0"}', "unsupported openapi version '3.2.0'"),
         (b'{"openapi": 3}', "unsupported openapi version 3"),
@@ -233,7 +236,7 @@ def test_yaml_node_budget_counts_aliases_expanded() -> None:
 
 def test_yaml_depth_counts_through_aliases() -> None:
     body = b"openapi: 3.0.0\na: &a [[[[1]]]]\nb: [[[*a]]]\n"
-    assert decode(body, limits=SpecLimits(max_depth=8))["b"] == [[[[[[[[1]]]]]]]]
+    assert decode(body, limits=SpecLimits(max_depth=8))["b"] == [[[[[[[1]]]]]]]
     assert "deeper than 7 levels" in str(refused(body, limits=SpecLimits(max_depth=7)))
 
 
@@ -245,8 +248,9 @@ json_values = st.recursive(
     | st.integers(min_value=-(2**70), max_value=2**70)
     | st.floats(allow_nan=False, allow_infinity=False)
     | st.text(),
-    lambda children: st.lists(children, max_size=4)
-    | st.dictionaries(st.text(max_size=8), children, max_size=4),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4)
+    ),
     max_leaves=25,
 )
 documents = st.dictionaries(st.text(max_size=8), json_values, max_size=5).map(
@@ -263,5 +267,7 @@ def test_json_round_trip(doc: dict[str, Any], ascii_only: bool) -> None:
 @settings(max_examples=200, deadline=None)
 @given(documents, st.booleans(), st.booleans())
 def test_yaml_round_trip(doc: dict[str, Any], unicode: bool, flow: bool) -> None:
+    # PyYAML's emitter writes NEL/LS/PS raw when allow_unicode is on, and YAML folds them.
+    assume(not unicode or not set("\x85\u2028\u2029") & set(json.dumps(doc, ensure_ascii=False)))
     text = yaml.safe_dump(doc, allow_unicode=unicode, default_flow_style=flow)
     assert decode(text.encode(), media_type="application/yaml") == doc

@@ -15,7 +15,9 @@ Each parameter group is an object schema of its own, so a query `id` and a path 
 collide. Referenced schemas are not inlined: every `$ref` is rewritten to `#/$defs/<name>`
 and the transitive closure of what the operation references is copied into `$defs`. A
 recursive schema therefore stays a reference, and the cost is proportional to what the
-operation uses, never to the document.
+operation uses, never to the document. Each referenced schema is copied once per catalog
+(`SchemaLibrary`) and the copy is shared by every operation's `$defs`: treat argument
+schemas as read-only.
 
 Dialect: Swagger 2.0 and OpenAPI 3.0 schemas are brought to 2020-12 as they are copied:
 `nullable: true` (and 2.0's `x-nullable`) becomes a type list with `"null"` (or an `anyOf`

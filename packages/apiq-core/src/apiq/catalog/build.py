@@ -221,10 +221,15 @@ class SpecBuilder:
             self.warn("invalid-parameters", "'parameters' is not a list; ignored", pointer)
             return inherited
         merged = dict(inherited)
+        resolved = self._resolved
         for index, entry in enumerate(raw):
-            node = self.deref(entry, pointer, "parameters", index)
+            # Most entries are refs seen before (GitHub, Kubernetes): look them up inline.
+            ref = entry.get("$ref") if type(entry) is dict else None
+            node = resolved.get(ref) if type(ref) is str else None
             if node is None:
-                continue
+                node = self.deref(entry, pointer, "parameters", index)
+                if node is None:
+                    continue
             name = node.get("name") if isinstance(node, dict) else None
             location = node.get("in") if isinstance(node, dict) else None
             if not isinstance(name, str) or not isinstance(location, str):

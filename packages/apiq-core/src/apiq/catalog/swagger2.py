@@ -85,6 +85,8 @@ class Swagger2Builder(SpecBuilder):
 
     @staticmethod
     def media_types(raw: Any, default: tuple[str, ...]) -> tuple[str, ...]:
+        if raw is None:
+            return default
         if isinstance(raw, list):
             types = tuple(t for t in raw if isinstance(t, str))
             if types:
@@ -149,12 +151,7 @@ class Swagger2Builder(SpecBuilder):
         return schemes
 
     def parameter(self, node: dict[str, Any]) -> Parameter | None:
-        key = id(node)  # nodes live as long as the document: ids are stable per build
-        if key not in self._params:
-            self._params[key] = self._parameter(node)
-        return self._params[key]
-
-    def _parameter(self, node: dict[str, Any]) -> Parameter | None:
+        """One resolved non-body parameter object as a `Parameter` (None: ignored)."""
         name, location = node["name"], node["in"]
         if location not in LOCATIONS:
             self.warn("invalid-parameter", f"parameter {name!r} is 'in' {location!r}; ignored")
@@ -164,7 +161,7 @@ class Swagger2Builder(SpecBuilder):
         if location in ("path", "header"):
             style, explode = "simple", False
         elif node.get("type") == "array":
-            fmt = node.get("collectionFormat", "csv")
+            fmt = text(node.get("collectionFormat")) or "csv"
             if fmt not in _QUERY_STYLES:
                 self.warn("collection-format", f"parameter {name!r}: {fmt!r} is read as csv")
             style, explode = _QUERY_STYLES.get(fmt, ("form", False))
@@ -192,13 +189,18 @@ class Swagger2Builder(SpecBuilder):
         parameters = []
         body: dict[str, Any] | None = None
         form: list[dict[str, Any]] = []
+        converted = self._params
         for (_, location), node in params.items():
             if location == "body":
                 body = node
             elif location == "formData":
                 form.append(node)
             else:
-                param = self.parameter(node)
+                key = id(node)  # nodes live as long as the document: ids are stable per build
+                if key in converted:
+                    param = converted[key]
+                else:
+                    param = converted[key] = self.parameter(node)
                 if param is not None:
                     parameters.append(param)
         tags = op.get("tags")
@@ -255,15 +257,15 @@ class Swagger2Builder(SpecBuilder):
             if not isinstance(node, dict):
                 continue
             schema = node.get("schema")
-            description = node.get("description")
+            description = text(node.get("description"))
             # Kubernetes repeats `401 Unauthorized` and `200 -> $ref` on every operation:
             # equal responses share one object.
             ref = schema.get("$ref") if isinstance(schema, dict) and len(schema) == 1 else None
-            key = (status, description, ref if isinstance(ref, str) else id(schema), produces)
+            key = (str(status), description, ref if isinstance(ref, str) else id(schema), produces)
             response = self._responses.get(key)
             if response is None:
                 content = dict.fromkeys(produces, schema) if isinstance(schema, dict) else {}
-                response = Response(str(status), text(description), content)
+                response = Response(str(status), description, content)
                 self._responses[key] = response
             out.append(response)
         return tuple(out)

@@ -10,7 +10,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from apiq.catalog import Catalog
+from apiq.catalog import Catalog, CatalogWarning
 from apiq.client import Apiq
 
 __all__ = ["catalog_as_json", "register", "render_catalog"]
@@ -47,6 +47,11 @@ def _selected(catalog: Catalog, tag: str | None, limit: int | None) -> list[Any]
     return operations[:limit] if limit is not None else operations
 
 
+def _warnings(catalog: Catalog) -> tuple[CatalogWarning, ...]:
+    """Ingest-time warnings plus schema cycles (found on request: a full schema walk)."""
+    return catalog.warnings + catalog.cycle_warnings()
+
+
 def catalog_as_json(
     catalog: Catalog, *, tag: str | None = None, limit: int | None = None
 ) -> dict[str, Any]:
@@ -73,7 +78,7 @@ def catalog_as_json(
         ],
         "tags": dict(catalog.tags()),
         "warnings": [
-            {"code": w.code, "message": w.message, "pointer": w.pointer} for w in catalog.warnings
+            {"code": w.code, "message": w.message, "pointer": w.pointer} for w in _warnings(catalog)
         ],
     }
 
@@ -118,9 +123,10 @@ def render_catalog(
             by_tag.add_row(name, str(count))
         out.print(by_tag)
 
-    if catalog.warnings:
-        counts = Counter(w.code for w in catalog.warnings)
+    warnings = _warnings(catalog)
+    if warnings:
+        counts = Counter(w.code for w in warnings)
         out.print("[yellow]Warnings:[/]")
         for code, count in counts.most_common():
-            example = next(w for w in catalog.warnings if w.code == code)
+            example = next(w for w in warnings if w.code == code)
             out.print(f"  [yellow]{code}[/] x{count}  e.g. {example.message}", highlight=False)

@@ -1,14 +1,11 @@
-"""Turn untrusted spec bytes into plain data, strictly and within bounds.
+"""Turn untrusted spec bytes into plain data, strictly and within bounds (SECURITY.md).
 
-`decode_document` is the only way spec bytes become Python objects (SECURITY.md "Hostile
-specs"). JSON is strict: UTF-8 only, no NaN/Infinity, no duplicate keys, no numbers too long
-to convert or too large for a float, no lone surrogates, bounded nesting. YAML goes through
-the safe event parser and `_YamlBuilder`, which builds plain data iteratively while counting
-alias-expanded nodes, nesting and tags. Every refusal is a `SpecInvalid` naming its cause.
-
-The JSON path keeps to the C scanner and pays only for what it must: a hook per object for
-duplicate keys (about a third of `json.loads`), a breadth-first depth pass (a quarter), and
-walks that look for a culprit's JSON Pointer only after something was refused.
+JSON is strict: UTF-8 only, no NaN/Infinity, no duplicate keys, no over-long numbers or
+floats that overflow, no lone surrogates, bounded nesting. It stays in the C scanner and pays
+for what it must: a hook per object for duplicate keys, a level-by-level depth pass, and walks
+that find a culprit's JSON Pointer only after a refusal. YAML goes through the safe event
+parser into `_YamlBuilder`, which builds plain data iteratively while counting nodes with
+aliases expanded, nesting and tags. Every refusal is a `SpecInvalid` naming its cause.
 """
 
 from __future__ import annotations
@@ -34,12 +31,10 @@ _MAX_DIGITS = 4300
 """Longest integer literal accepted; Python's own default for `int(str)` (CVE-2020-10735)."""
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89abcdefABCDEF]")
 _OPENAPI_VERSION = re.compile(r"3\.[01](?:\.\d+)?(?:-[0-9A-Za-z.-]+)?")
-_JSON_TYPES = ("application/json", "text/json")
-# application/vnd.oai.openapi, the registered OpenAPI media type, is YAML.
-_YAML_TYPES = (
-    "application/yaml application/x-yaml text/yaml text/x-yaml application/vnd.oai.openapi"
-)
-_HTML_TYPES = ("text/html", "application/xhtml+xml")
+_MEDIA_TYPES = dict.fromkeys(["application/json", "text/json"], "json")
+_MEDIA_TYPES |= dict.fromkeys(["text/html", "application/xhtml+xml"], "html")
+_MEDIA_TYPES |= dict.fromkeys(["application/vnd.oai.openapi", "text/yaml", "text/x-yaml"], "yaml")
+_MEDIA_TYPES |= dict.fromkeys(["application/yaml", "application/x-yaml"], "yaml")
 _WHAT_TO_DO = "point APIQ at the raw OpenAPI document (JSON or YAML, UTF-8)"
 
 
@@ -68,17 +63,14 @@ def _json_decoder(locate: bool) -> json.JSONDecoder:
     """The strict decoder, or with `locate` one that leaves a `_Refused` where it would raise."""
 
     def flag(cause: str) -> Any:
-        if locate:
-            return _Refused(cause)
-        raise _Refused(cause)
+        if not locate:
+            raise _Refused(cause)
+        return _Refused(cause)
 
     def integer(text: str) -> Any:
-        if len(text) - text.startswith("-") <= _MAX_DIGITS:
-            try:
-                return int(text)
-            except ValueError:  # the process set a digit limit lower than ours
-                pass
-        return flag(f"an integer has {len(text)} digits, more than allowed")
+        if (digits := len(text) - text.startswith("-")) <= allowed:
+            return int(text)
+        return flag(f"an integer has {digits} digits, more than {allowed}")
 
     def real(text: str) -> Any:
         value = float(text)
@@ -87,6 +79,7 @@ def _json_decoder(locate: bool) -> json.JSONDecoder:
     # A parse_int hook runs for every integer: use it only where Python's own digit limit
     # (quadratic conversion, CVE-2020-10735) was lifted, or to locate a refused literal.
     limit = sys.get_int_max_str_digits()
+    allowed = min(limit or _MAX_DIGITS, _MAX_DIGITS)
     return json.JSONDecoder(
         object_pairs_hook=_locating_pairs if locate else _pairs,
         parse_constant=lambda name: flag(f"{name} is not allowed in JSON"),
@@ -102,10 +95,7 @@ def _escape(token: Any) -> str:
 
 
 def _find(document: Any, wanted: Any) -> tuple[str, str] | None:
-    """The pointer and cause of the first node, in document order, for which `wanted` says why.
-
-    `wanted(value, pointer)` returns a cause or None; keys are passed as values too.
-    """
+    """Pointer and cause of the first node (or key), in document order, `wanted(v, p)` flags."""
     stack: list[tuple[Any, str]] = [(document, "")]
     while stack:
         node, path = stack.pop()
@@ -277,26 +267,24 @@ class _YamlBuilder:
         self.total = 0
         self.result: Any = None
         self.event: Any = None
+        self.documents = 0
 
     def build(self, body: bytes) -> Any:
+        handlers = {
+            events.ScalarEvent: self._scalar,
+            events.MappingStartEvent: self._start,
+            events.SequenceStartEvent: self._start,
+            events.MappingEndEvent: self._end,
+            events.SequenceEndEvent: self._end,
+            events.AliasEvent: self._alias,
+            events.DocumentStartEvent: self._document,
+        }
         loader = _LOADER(body)
-        documents = 0
         try:
-            while loader.check_event():
-                self.event = event = loader.get_event()
-                kind = type(event)
-                if kind is events.ScalarEvent:
-                    self._scalar(event)
-                elif kind is events.MappingStartEvent or kind is events.SequenceStartEvent:
-                    self._start(event, kind is events.MappingStartEvent)
-                elif kind is events.MappingEndEvent or kind is events.SequenceEndEvent:
-                    self._end()
-                elif kind is events.AliasEvent:
-                    self._alias(event.anchor)
-                elif kind is events.DocumentStartEvent:
-                    documents += 1
-                    if documents > 1:
-                        self._refuse("the stream holds more than one YAML document")
+            for event in iter(loader.get_event, None):  # None once the stream has ended
+                self.event = event
+                if handler := handlers.get(type(event)):
+                    handler(event)
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             problem = getattr(exc, "problem", None) or str(exc)
@@ -314,15 +302,12 @@ class _YamlBuilder:
         return self.result
 
     def _refuse(self, cause: str, *, key: Any = _NO_KEY) -> NoReturn:
-        parts: list[str] = []
-        for frame in self.stack:
-            if isinstance(frame.container, list):
-                parts.append(str(len(frame.container)))
-            elif frame.key is not _NO_KEY:
-                parts.append("<<" if frame.key is _MERGE else frame.key)
-        if key is not _NO_KEY:
-            parts.append(key)
-        pointer = "".join("/" + _escape(part) for part in parts)
+        parts = [
+            len(f.container) if type(f.container) is list else "<<" if f.key is _MERGE else f.key
+            for f in self.stack
+            if type(f.container) is list or f.key is not _NO_KEY
+        ]
+        pointer = "".join("/" + _escape(part) for part in [*parts, key] if part is not _NO_KEY)
         mark = getattr(self.event, "start_mark", None)
         where = f" (line {mark.line + 1} column {mark.column + 1})" if mark else ""
         _invalid(self.source, "YAML", pointer, cause, where)
@@ -359,7 +344,13 @@ class _YamlBuilder:
             self.anchors[event.anchor] = (value, 1, 0, key)
         self._add(value, 1, 0, key)
 
-    def _start(self, event: Any, is_map: bool) -> None:
+    def _document(self, _: Any) -> None:
+        self.documents += 1
+        if self.documents > 1:
+            self._refuse("the stream holds more than one YAML document")
+
+    def _start(self, event: Any) -> None:
+        is_map = type(event) is events.MappingStartEvent
         if event.tag not in (None, "!", _TAG + ("map" if is_map else "seq")):
             self._refuse(f"the explicit tag {event.tag!r} is not allowed (plain YAML only)")
         if self.stack and self.stack[-1].key is _NO_KEY and type(self.stack[-1].container) is dict:
@@ -369,22 +360,19 @@ class _YamlBuilder:
             self.open_anchors.add(event.anchor)
         self.stack.append(_Frame({} if is_map else [], event.anchor))
 
-    def _end(self) -> None:
+    def _end(self, _: Any) -> None:
         frame = self.stack.pop()
         value = frame.container
-        if frame.merges:
-            merged: dict[str, Any] = {}
-            for source in reversed(frame.merges):
-                merged.update(source)
-            merged.update(value)
-            value = merged
+        if frame.merges:  # earlier merged mappings win over later ones, own keys over all
+            value = {k: v for merged in reversed(frame.merges) for k, v in merged.items()} | value
         self._count(1, 0)
         if frame.anchor:
             self.open_anchors.discard(frame.anchor)
             self.anchors[frame.anchor] = (value, frame.size, frame.height, None)
         self._add(value, frame.size, frame.height, None)
 
-    def _alias(self, name: str) -> None:
+    def _alias(self, event: Any) -> None:
+        name = event.anchor
         if name in self.open_anchors:
             self._refuse(f"the alias *{name} refers to a node that contains it (recursive)")
         if name not in self.anchors:
@@ -426,54 +414,38 @@ class _YamlBuilder:
 def _text(content: bytes, source: str) -> tuple[bytes, str]:
     """Strict UTF-8 text (BOM stripped), refusing UTF-16/32 with a message that says so."""
     body = content[3:] if content.startswith(_UTF8_BOM) else content
-    head = body[:4]
-    if head.startswith((b"\xff\xfe", b"\xfe\xff", b"\x00\x00\xfe\xff")) or b"\x00" in head:
-        raise SpecInvalid(
-            f"{source}: the document is encoded as UTF-16 or UTF-32; APIQ reads UTF-8 only: "
-            "re-encode it as UTF-8",
-            source=source,
-        )
+    head, fix = body[:4], "APIQ reads UTF-8 only: re-encode it as UTF-8"
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")) or b"\x00" in head:
+        raise SpecInvalid(f"{source}: the document is UTF-16 or UTF-32; {fix}", source=source)
     try:
         return body, body.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise SpecInvalid(
-            f"{source}: the document is not valid UTF-8 (byte {exc.start}: {exc.reason}); "
-            "APIQ reads UTF-8 only: re-encode it as UTF-8",
-            source=source,
-        ) from None
+        cause = f"the document is not valid UTF-8 (byte {exc.start}: {exc.reason})"
+        raise SpecInvalid(f"{source}: {cause}; {fix}", source=source) from None
 
 
 def _media_kind(media_type: str | None) -> str | None:
     essence = (media_type or "").split(";", 1)[0].strip().lower()
-    if essence in _HTML_TYPES:
-        return "html"
-    if essence in _JSON_TYPES or essence.endswith("+json"):
-        return "json"
-    return "yaml" if essence in _YAML_TYPES.split() or essence.endswith("+yaml") else None
+    suffix = essence.rpartition("+")[2]
+    return _MEDIA_TYPES.get(essence) or (suffix if suffix in ("json", "yaml") else None)
 
 
 def _check_openapi(document: Any, source: str) -> dict[str, Any]:
-    if not isinstance(document, dict):
-        kind = {list: "an array", str: "a string", type(None): "empty"}.get(type(document))
-        raise SpecInvalid(
-            f"{source}: not an OpenAPI document: the top level is {kind or 'a scalar'}, "
-            f"not an object; {_WHAT_TO_DO}",
-            source=source,
-        )
-    field = "openapi" if "openapi" in document else "swagger" if "swagger" in document else None
+    kind = {list: "an array", str: "a string", type(None): "empty"}.get(type(document))
+    is_dict = isinstance(document, dict)
+    field = next((f for f in ("openapi", "swagger") if f in document), None) if is_dict else None
     if field is None:
-        raise SpecInvalid(
-            f"{source}: not an OpenAPI document: no 'openapi' or 'swagger' field; {_WHAT_TO_DO}",
-            source=source,
-        )
-    version = document[field]
+        cause = f"the top level is {kind or 'a scalar'}, not an object"
+        cause = "no 'openapi' or 'swagger' field" if is_dict else cause
+        message = f"{source}: not an OpenAPI document: {cause}; {_WHAT_TO_DO}"
+        raise SpecInvalid(message, source=source)
+    spec: dict[str, Any] = document
+    version = spec[field]
     if isinstance(version, float):
         # YAML reads an unquoted `swagger: 2.0` or `openapi: 3.1` as a number; keep the text.
-        version = document[field] = repr(version)
-    if field == "openapi" and isinstance(version, str) and _OPENAPI_VERSION.fullmatch(version):
-        return document
-    if field == "swagger" and version == "2.0":
-        return document
+        version = spec[field] = repr(version)
+    if version == "2.0" if field == "swagger" else _OPENAPI_VERSION.fullmatch(str(version)):
+        return spec
     raise SpecInvalid(
         f"{source}: unsupported {field} version {version!r}; "
         "APIQ reads OpenAPI 3.0.x and 3.1.x and Swagger 2.0",
@@ -512,16 +484,18 @@ def decode_document(
     body, text = _text(content, source)
     start = body.lstrip(_WHITESPACE)[:1]
     kind = _media_kind(media_type)
-    if kind == "html" or start == b"<":
-        raise SpecInvalid(
-            f"{source}: this looks like an HTML page, not an OpenAPI document (a login or error "
-            f"page served instead of the spec?); {_WHAT_TO_DO}",
-            source=source,
-        )
+    if kind != "html" and start:
+        try:
+            if kind == "json" or (kind is None and start == b"{"):
+                return _check_openapi(_decode_json(text, body, source, limits), source)
+            return _check_openapi(_YamlBuilder(source, limits).build(body), source)
+        except SpecInvalid:
+            if start != b"<":  # YAML may start with '<'; markup fails, and is named below
+                raise
     if not start:
         raise SpecInvalid(f"{source}: the document is empty; {_WHAT_TO_DO}", source=source)
-    if kind == "json" or (kind is None and start == b"{"):
-        document = _decode_json(text, body, source, limits)
-    else:
-        document = _YamlBuilder(source, limits).build(body)
-    return _check_openapi(document, source)
+    raise SpecInvalid(
+        f"{source}: this looks like an HTML page, not an OpenAPI document (a login or error "
+        f"page served instead of the spec?); {_WHAT_TO_DO}",
+        source=source,
+    )
