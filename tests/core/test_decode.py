@@ -78,14 +78,16 @@ def test_invalid_json_names_line_and_column() -> None:
 
 @pytest.mark.parametrize("depth", [5, 6])
 def test_max_depth_is_enforced_exactly(depth: int) -> None:
-    body = b'{"openapi": "3.0.0", "a": ' + b"[" * (depth - 1) + b"]" * (depth - 1) + b"}"
+    # A scalar at the deepest allowed level comes first: it must not be blamed.
+    nest = b'{"x": [[[1]]], "a": ' + b"[" * (depth - 2) + b"]" * (depth - 2) + b"}"
+    body = b'{"openapi": "3.0.0", "a": ' + nest + b"}"
     limits = SpecLimits(max_depth=5)
     if depth <= 5:
         assert decode(body, limits=limits)["openapi"] == "3.0.0"
     else:
         error = refused(body, limits=limits)
         assert "deeper than 5 levels" in str(error)
-        assert error.pointer == "/a/0/0/0/0"
+        assert error.pointer == "/a/a/0/0/0"
 
 
 def test_int_digit_limit_holds_even_when_the_process_lifted_it() -> None:
@@ -126,6 +128,13 @@ def test_not_an_openapi_document(body: bytes, cause: str) -> None:
 @pytest.mark.parametrize("version", ["3.0.0", "3.0.3", "3.1.0", "3.1.1"])
 def test_supported_openapi_versions(version: str) -> None:
     assert decode(json.dumps({"openapi": version}).encode())["openapi"] == version
+
+
+def test_markup_is_named_whatever_the_media_type_but_yaml_may_start_with_a_bracket() -> None:
+    page = b"<html><body><form action=/login></form></body></html>"
+    assert "HTML" in str(refused(page, media_type="application/json"))
+    assert "HTML" in str(refused(page, media_type="application/yaml"))
+    assert decode(b"<: 1\nopenapi: 3.0.0\n") == {"<": 1, "openapi": "3.0.0"}
 
 
 def test_html_media_type_is_refused_whatever_the_body() -> None:

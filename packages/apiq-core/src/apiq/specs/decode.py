@@ -10,6 +10,7 @@ aliases expanded, nesting and tags. Every refusal is a `SpecInvalid` naming its 
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import re
@@ -29,7 +30,9 @@ _UTF8_BOM = b"\xef\xbb\xbf"
 _WHITESPACE = b" \t\r\n"
 _MAX_DIGITS = 4300
 """Longest integer literal accepted; Python's own default for `int(str)` (CVE-2020-10735)."""
+_NESTED = (dict, list)
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89abcdefABCDEF]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
 _OPENAPI_VERSION = re.compile(r"3\.[01](?:\.\d+)?(?:-[0-9A-Za-z.-]+)?")
 _MEDIA_TYPES = dict.fromkeys(["application/json", "text/json"], "json")
 _MEDIA_TYPES |= dict.fromkeys(["text/html", "application/xhtml+xml"], "html")
@@ -118,11 +121,9 @@ def _find(document: Any, wanted: Any) -> tuple[str, str] | None:
 
 
 def _lone_surrogate(value: Any, _: str) -> str | None:
-    if isinstance(value, str) and not value.isascii():
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            return "a string holds a lone UTF-16 surrogate (\\ud800-\\udfff without its pair)"
+    # json joins a paired escape into one character: any surrogate left stood alone.
+    if isinstance(value, str) and not value.isascii() and _SURROGATE.search(value):
+        return "a string holds a lone UTF-16 surrogate (\\ud800-\\udfff without its pair)"
     return None
 
 
@@ -166,19 +167,20 @@ def _decode_json(text: str, body: bytes, source: str, limits: SpecLimits) -> Any
     if _SURROGATE_ESCAPE.search(body) and (found := _find(document, _lone_surrogate)):
         _invalid(source, "JSON", *found)
     if isinstance(document, (dict, list)) and _too_deep(document, limits.max_depth):
-        too_deep = f"the document nests deeper than {limits.max_depth} levels"
-        found = _find(document, lambda v, p: too_deep if p.count("/") >= limits.max_depth else None)
-        _invalid(source, "JSON", *(found or (None, too_deep)))
+        deep, limit = f"the document nests deeper than {limits.max_depth} levels", limits.max_depth
+        # The first container below `limit` levels: its pointer has `limit` parts.
+        found = _find(
+            document, lambda v, p: deep if type(v) in _NESTED and p.count("/") >= limit else None
+        )
+        _invalid(source, "JSON", *(found or (None, deep)))
     return document
 
 
-def _invalid(
-    source: str, language: str, pointer: str | None, cause: str, where: str = ""
-) -> NoReturn:
+def _invalid(source: str, lang: str, pointer: str | None, cause: str, where: str = "") -> NoReturn:
     place = "" if pointer is None else f" at {pointer[:120] or '/'}"
     place += "..." if pointer and len(pointer) > 120 else ""
     raise SpecInvalid(
-        f"{source}: refused {language}{place}{where}: {cause}", source=source, pointer=pointer
+        f"{source}: refused {lang}{place}{where}: {cause}", source=source, pointer=pointer
     )
 
 
@@ -199,10 +201,8 @@ _MERGE: Any = object()
 
 
 def _sexagesimal(text: str, cast: type[int] | type[float]) -> Any:
-    value: Any = 0
-    for part in text.split(":"):
-        value = value * 60 + cast(part)
-    return value
+    start: Any = 0
+    return functools.reduce(lambda value, part: value * 60 + cast(part), text.split(":"), start)
 
 
 def _yaml_scalar(text: str, tag: str) -> Any:
@@ -406,9 +406,6 @@ class _YamlBuilder:
         else:
             container[frame.key] = value
             frame.key = _NO_KEY
-
-
-# --- Common -------------------------------------------------------------------------------
 
 
 def _text(content: bytes, source: str) -> tuple[bytes, str]:
