@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 
 from apiq.errors import ApiqError, ExternalRefRefused, SpecInvalid
 from apiq.specs.decode import decode_document
+from apiq.specs.parse import parse_spec
 from apiq.specs.refs import check_refs, resolve, resolve_ref
 
 MB = 1024 * 1024
@@ -129,6 +130,8 @@ def test_external_ref_is_refused_without_opening_or_connecting(ref: str, form: s
         decoded = decode_document(content, source="hostile:ref")
         with pytest.raises(ExternalRefRefused) as info:
             check_refs(decoded, source="hostile:ref", raw=content)
+        with pytest.raises(ExternalRefRefused):
+            parse_spec(content, source="hostile:ref")
         with pytest.raises(ExternalRefRefused):
             check_refs(decoded, source="hostile:ref")
         with pytest.raises(ExternalRefRefused):

@@ -58,7 +58,11 @@ def _raw_refs_are_internal(raw: bytes) -> bool:
     if _HIDING_ESCAPE.search(raw):
         return False
     values = _REF_MEMBER.findall(raw)  # quoted strings; b"" for an object or an array value
-    if len(values) != raw.count(b"$ref"):
+    # Without hiding escapes a `$ref` key is spelled `$ref`, `"$ref"` or `'$ref'`. Every
+    # occurrence must be a matched `"$ref"` member or end a longer string (`.../$ref"`, as in
+    # Microsoft Graph's paths); anything else (a YAML key, prose) is settled by the walk.
+    quoted = raw.count(b'"$ref"')
+    if len(values) != quoted or raw.count(b"$ref") != raw.count(b'$ref"'):
         return False
     for value in [v for v in values if not v.startswith(b'"#/')]:
         if not value:
@@ -110,8 +114,9 @@ def check_refs(document: Mapping[str, Any], *, source: str, raw: bytes | None = 
     Args:
         document: The decoded document.
         source: The spec reference, named in the error.
-        raw: The exact bytes `document` was decoded from, when at hand: most documents are
-            then checked from the text in a fraction of the time of a walk.
+        raw: The exact JSON text `document` was decoded from, when at hand: most documents
+            are then checked from the text in a fraction of the time of a walk. Never pass
+            YAML here (a YAML key needs no quotes); see `apiq.specs.decode.reads_as_json`.
 
     Raises:
         ExternalRefRefused: For the first `$ref` in document order that is not `#` or
