@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from apiq.catalog import Catalog, build_catalog
 from apiq.catalog.arguments import preferred_media_type
 from apiq.errors import ExternalRefRefused, SpecInvalid
+from tests.core.schema_refs import refs_in
 
 
 def build(
@@ -23,20 +24,6 @@ def build(
         "components": {"schemas": schemas},
     }
     return build_catalog(document, source="t.json")
-
-
-def refs_in(node: Any) -> set[str]:
-    found: set[str] = set()
-    stack = [node]
-    while stack:
-        current = stack.pop()
-        if isinstance(current, dict):
-            if isinstance(current.get("$ref"), str):
-                found.add(current["$ref"])
-            stack.extend(current.values())
-        elif isinstance(current, list):
-            stack.extend(current)
-    return found
 
 
 def assert_self_contained(schema: dict[str, Any]) -> None:

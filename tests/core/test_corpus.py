@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import gzip
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from apiq.catalog import Catalog
 from apiq.config import SpecLimits
 from apiq.specs.parse import parse_spec
+from tests.core.schema_refs import refs_in
 
 pytestmark = pytest.mark.shared
 
@@ -45,20 +45,6 @@ def load(path: Path) -> Catalog:
     return parse_spec(
         content, source=path.name, media_type=MEDIA_TYPES.get(suffix), limits=CORPUS_LIMITS
     )
-
-
-def refs_in(node: Any) -> set[str]:
-    found: set[str] = set()
-    stack = [node]
-    while stack:
-        current = stack.pop()
-        if isinstance(current, dict):
-            if isinstance(current.get("$ref"), str):
-                found.add(current["$ref"])
-            stack.extend(current.values())
-        elif isinstance(current, list):
-            stack.extend(current)
-    return found
 
 
 def test_manifest_lists_every_file(shared_specs: Path) -> None:
