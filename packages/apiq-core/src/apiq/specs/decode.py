@@ -317,7 +317,8 @@ class _YamlBuilder:
         if self.total > self.limits.yaml_max_nodes:
             self._refuse(
                 f"the document expands to more than {self.limits.yaml_max_nodes} nodes "
-                "with its aliases expanded (an alias bomb?)"
+                "with its aliases expanded (an alias bomb?); if it is a genuine huge spec, "
+                "convert it to JSON or raise SpecLimits.yaml_max_nodes"
             )
         if len(self.stack) + height > self.limits.max_depth:
             self._refuse(f"the document nests deeper than {self.limits.max_depth} levels")
