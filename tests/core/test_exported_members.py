@@ -19,6 +19,7 @@ EXPECTED = {
     "ExecutionError",
     "ExternalRefRefused",
     "FileSpecSource",
+    "InvalidArguments",
     "HttpSpecSource",
     "JsonlAuditSink",
     "LoggingAuditSink",

@@ -1,0 +1,196 @@
+"""`validate_arguments`: errors name their field, every problem is listed, nothing is fetched."""
+
+from __future__ import annotations
+
+from types import MappingProxyType
+from typing import Any
+
+import pytest
+
+from apiq.calls import FilePart, validate_arguments
+from apiq.calls.validate import MAX_REPORTED_ERRORS, _validator_for, field_path
+from apiq.catalog import Catalog, build_catalog
+from apiq.errors import ExecutionError, InvalidArguments, OperationNotFound
+
+PET = {
+    "type": "object",
+    "required": ["name"],
+    "properties": {
+        "name": {"type": "string", "minLength": 1},
+        "tags": {"type": "array", "items": {"type": "string"}},
+        "parent": {"$ref": "#/components/schemas/Pet"},
+        "photo": {"type": "string", "format": "binary"},
+    },
+}
+
+
+def make_catalog(version: str = "3.0.3", body: dict[str, Any] | None = None) -> Catalog:
+    document = {
+        "openapi": version,
+        "info": {"title": "t", "version": "1"},
+        "paths": {
+            "/pets/{petId}": {
+                "put": {
+                    "operationId": "updatePet",
+                    "parameters": [
+                        {
+                            "name": "petId",
+                            "in": "path",
+                            "required": True,
+                            "schema": {"type": "integer"},
+                        },
+                        {
+                            "name": "limit",
+                            "in": "query",
+                            "schema": {"type": "integer", "maximum": 100},
+                        },
+                        {"name": "mode", "in": "query", "schema": {"enum": ["a", "b"]}},
+                        {
+                            "name": "X-Id",
+                            "in": "header",
+                            "required": True,
+                            "schema": {"type": "string"},
+                        },
+                    ],
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            "application/json": {
+                                "schema": body or {"$ref": "#/components/schemas/Pet"}
+                            }
+                        },
+                    },
+                    "responses": {"200": {"description": "ok"}},
+                }
+            },
+            "/ping": {"get": {"operationId": "ping", "responses": {"200": {"description": "ok"}}}},
+        },
+        "components": {"schemas": {"Pet": PET}},
+    }
+    return build_catalog(document, source="t.json")
+
+
+CATALOG = make_catalog()
+GOOD = {"path": {"petId": 1}, "header": {"X-Id": "x"}, "body": {"name": "Rex"}}
+
+
+def errors_of(arguments: Any, catalog: Catalog = CATALOG, op: str = "updatePet") -> tuple[str, ...]:
+    with pytest.raises(InvalidArguments) as caught:
+        validate_arguments(catalog, op, arguments)
+    assert caught.value.operation_id == op
+    return caught.value.errors
+
+
+def test_valid_arguments_pass() -> None:
+    validate_arguments(CATALOG, "updatePet", GOOD)
+    validate_arguments(CATALOG, "ping", {})
+
+
+def test_type_error_names_the_field() -> None:
+    with pytest.raises(InvalidArguments) as caught:
+        validate_arguments(CATALOG, "updatePet", {**GOOD, "query": {"limit": "abc"}})
+    assert caught.value.errors == ("query.limit: 'abc' is not of type 'integer'",)
+    assert "query.limit: 'abc' is not of type 'integer'" in str(caught.value)
+    assert caught.value.public_message == "Invalid arguments, see logs"
+
+
+def test_every_problem_is_listed() -> None:
+    arguments = {
+        "path": {"petId": "x"},
+        "query": {"limit": 101, "mode": "c"},
+        "body": {"tags": ["ok", 3], "parent": {"name": ""}},
+    }
+    assert sorted(errors_of(arguments)) == sorted(
+        [
+            "path.petId: 'x' is not of type 'integer'",
+            "query.limit: 101 is greater than the maximum of 100",
+            "query.mode: 'c' is not one of ['a', 'b']",
+            "header: is required",
+            "body.name: is required",
+            "body.tags[1]: 3 is not of type 'string'",
+            "body.parent.name: '' should be non-empty",
+        ]
+    )
+
+
+def test_missing_required_members() -> None:
+    assert errors_of({"path": {}, "header": {"X-Id": "x"}, "body": {"name": "a"}}) == (
+        "path.petId: is required",
+    )
+    assert set(errors_of({})) == {"path: is required", "header: is required", "body: is required"}
+
+
+def test_unknown_groups_and_names_are_refused() -> None:
+    assert errors_of({**GOOD, "query": {"limit": 1, "offset": 2}}) == (
+        "query.offset: unknown (expected: limit, mode)",
+    )
+    assert errors_of({**GOOD, "cookie": {"a": "b"}}) == (
+        "cookie: unknown (expected: path, query, header, body)",
+    )
+    assert errors_of({"query": {}}, op="ping") == ("query: unknown (expected: none)",)
+
+
+def test_errors_are_capped() -> None:
+    catalog = make_catalog(body={"type": "array", "items": {"type": "integer"}})
+    arguments = {**GOOD, "body": ["x"] * 500}
+    with pytest.raises(InvalidArguments) as caught:
+        validate_arguments(catalog, "updatePet", arguments)
+    assert len(caught.value.errors) == MAX_REPORTED_ERRORS
+    assert caught.value.errors[0] == "body[0]: 'x' is not of type 'integer'"
+    assert "(and 15 more)" in str(caught.value)
+
+
+def test_long_values_are_clipped_in_messages() -> None:
+    errors = errors_of({**GOOD, "query": {"limit": "x" * 10_000}})
+    assert len(errors[0]) <= 300
+
+
+def test_files_mappings_and_tuples_are_accepted() -> None:
+    body = MappingProxyType({"name": "Rex", "tags": ("a", "b"), "photo": b"\x89PNG"})
+    validate_arguments(CATALOG, "updatePet", {**GOOD, "body": body})
+    validate_arguments(
+        CATALOG, "updatePet", {**GOOD, "body": {"name": "a", "photo": FilePart(b"")}}
+    )
+
+
+def test_nullable_from_openapi_30() -> None:
+    catalog = make_catalog(body={"type": "string", "nullable": True})
+    validate_arguments(catalog, "updatePet", {**GOOD, "body": None})
+
+
+def test_arguments_must_be_a_mapping() -> None:
+    assert errors_of(["path"]) == ("updatePet: arguments must be an object of groups, not list",)
+
+
+def test_unknown_operation() -> None:
+    with pytest.raises(OperationNotFound):
+        validate_arguments(CATALOG, "nope", {})
+
+
+def test_deep_nesting_is_a_clear_error() -> None:
+    node: dict[str, Any] = {"name": "leaf"}
+    for _ in range(5_000):
+        node = {"name": "n", "parent": node}
+    errors = errors_of({**GOOD, "body": node})
+    assert errors == ("updatePet: the arguments nest too deeply to check; flatten them",)
+
+
+def test_validator_never_fetches() -> None:
+    # 2020-12 keywords that could name a remote schema; the registry holds none and refuses
+    # to retrieve (the conftest network guard would also fail the test on any lookup).
+    body = {"$dynamicRef": "https://schemas.example.com/evil.json"}
+    catalog = make_catalog(version="3.1.0", body=body)
+    with pytest.raises(ExecutionError, match="cannot be applied"):
+        validate_arguments(catalog, "updatePet", {**GOOD, "body": {}})
+
+
+def test_validator_is_built_once_per_operation() -> None:
+    schema = CATALOG.argument_schema("updatePet")
+    validate_arguments(CATALOG, "updatePet", GOOD)
+    assert _validator_for(schema) is _validator_for(schema)
+    assert _validator_for(schema) is not _validator_for(CATALOG.argument_schema("ping"))
+
+
+def test_field_path() -> None:
+    assert field_path(["body", "items", 0, "name"]) == "body.items[0].name"
+    assert field_path([]) == ""
