@@ -10,6 +10,8 @@ ApiqError
 │   ├── ExternalRefRefused
 │   └── OperationNotFound
 ├── SecretNotFound
+├── SecretUnreadable
+├── InvalidArguments
 ├── PlanningError
 ├── PolicyViolation
 │   ├── EgressDenied
@@ -32,11 +34,13 @@ __all__ = [
     "EgressDenied",
     "ExecutionError",
     "ExternalRefRefused",
+    "InvalidArguments",
     "MissingDependencyError",
     "OperationNotFound",
     "PlanningError",
     "PolicyViolation",
     "SecretNotFound",
+    "SecretUnreadable",
     "SpecError",
     "SpecInvalid",
     "SpecTooLarge",
@@ -137,6 +141,37 @@ class SecretNotFound(ApiqError):
     """No secret is stored under the requested owner and name."""
 
     summary = "Credential not found"
+
+
+class InvalidArguments(ApiqError):
+    """Arguments for an operation do not match its schema or cannot be put into a request."""
+
+    summary = "Invalid arguments"
+
+    def __init__(self, message: str, *, operation_id: str, errors: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.operation_id = operation_id
+        self.errors = errors or (message,)
+        """Every problem found (capped), each naming its field as a path: `query.limit: ...`."""
+
+
+class SecretUnreadable(ApiqError):
+    """A stored secret exists but cannot be decrypted: altered, moved, or its key is gone.
+
+    Raised when authentication fails (a flipped byte, a ciphertext swapped from another row)
+    or when the key version that wrapped it was retired. Never carries the secret itself.
+    """
+
+    summary = "Credential unreadable"
+
+    def __init__(
+        self, message: str, *, name: str | None = None, kek_version: int | None = None
+    ) -> None:
+        super().__init__(message)
+        self.name = name
+        """Name of the unreadable secret; None when a whole store file is damaged."""
+        self.kek_version = kek_version
+        """Key version the row was wrapped with, when known."""
 
 
 class PlanningError(ApiqError):
