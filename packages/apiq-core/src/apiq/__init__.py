@@ -42,12 +42,14 @@ from apiq.errors import (
     PlanningError,
     PolicyViolation,
     SecretNotFound,
+    SecretUnreadable,
     SpecError,
     SpecInvalid,
     SpecTooLarge,
     SpecUnreachable,
 )
 from apiq.models import AuditEvent, AuditQuery, Principal
+from apiq.secrets import EncryptedFileSecretStore, KeyRing, MemorySecretStore
 from apiq.specs.cache import MemorySpecCache
 from apiq.specs.file_source import FileSpecSource
 from apiq.specs.http_source import HttpSpecSource
@@ -71,14 +73,17 @@ __all__ = [
     "ConfirmationRequired",
     "EgressDenied",
     "EgressPolicy",
+    "EncryptedFileSecretStore",
     "ExecutionError",
     "ExternalRefRefused",
     "FileSpecSource",
-    "InvalidArguments",
     "HttpSpecSource",
+    "InvalidArguments",
     "JsonlAuditSink",
+    "KeyRing",
     "LoggingAuditSink",
     "MemoryAuditSink",
+    "MemorySecretStore",
     "MemorySpecCache",
     "MissingDependencyError",
     "Operation",
@@ -90,6 +95,7 @@ __all__ = [
     "RequestBody",
     "Response",
     "SecretNotFound",
+    "SecretUnreadable",
     "SecurityScheme",
     "Server",
     "ServerVariable",

@@ -11,11 +11,16 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from apiq.testing.contracts import AuditSinkContract, SpecCacheContract, make_cached_spec
+    from apiq.testing.secret_store_contract import SecretStoreContract
 
-__all__ = ["AuditSinkContract", "SpecCacheContract", "make_cached_spec"]
+__all__ = ["AuditSinkContract", "SecretStoreContract", "SpecCacheContract", "make_cached_spec"]
 
 
 def __getattr__(name: str) -> Any:
+    if name == "SecretStoreContract":
+        from apiq.testing import secret_store_contract
+
+        return secret_store_contract.SecretStoreContract
     if name in __all__:
         from apiq.testing import contracts
 
