@@ -40,7 +40,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 
 
 @contextmanager
-def _serve_bundled_spec() -> Iterator[str]:
+def _serve_bundled_spec() -> Iterator[int]:
     """Serve the bundled spec at http://127.0.0.1:<port>/openapi.json with an ETag."""
     body = files("apiq.data").joinpath(BUNDLED_SPEC).read_bytes()
     etag = '"' + hashlib.sha256(body).hexdigest()[:16] + '"'
@@ -69,15 +69,15 @@ def _serve_bundled_spec() -> Iterator[str]:
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/openapi.json"
+        yield server.server_address[1]
     finally:
         server.shutdown()
         server.server_close()
 
 
 async def run(args: argparse.Namespace, out: Console, err: Console) -> int:
-    with _serve_bundled_spec() as url:
-        port = int(url.split(":")[2].split("/")[0])
+    with _serve_bundled_spec() as port:
+        url = f"http://127.0.0.1:{port}/openapi.json"
         policy = EgressPolicy(allow=frozenset({("127.0.0.1", port)}))
         async with Apiq(egress=policy) as apiq:
             out.rule("[bold]1. Register an API by its OpenAPI description")
