@@ -19,6 +19,9 @@ from typing import Any
 
 import pytest
 
+# Real services on loopback (Petstore, echo, 429/503, redirect trap) as fixtures for every folder.
+pytest_plugins = ["tests.services.fixtures"]
+
 _LOCAL_NAMES = {"localhost", "localhost.localdomain", "", None}
 _guard_trips: list[str] = []
 
