@@ -1,17 +1,33 @@
-"""Calls: turning an operation and its arguments into the exact HTTP request to send.
+"""Calls: from an operation and its arguments to a sent request and its result.
 
 - `validate_arguments` checks arguments against `Catalog.argument_schema` (Draft 2020-12,
   no remote retrieval) and raises `InvalidArguments` naming each field as a path;
 - `build_request` validates, then serializes every parameter as OpenAPI's style tables say
-  and encodes the body (JSON, form, multipart, text, bytes) into a `PreparedRequest`.
+  and encodes the body (JSON, form, multipart, text, bytes) into a `PreparedRequest`;
+- `Caller.send` sends it through the egress client: decoded size cap, retries on 429/503
+  honouring Retry-After (seconds or HTTP-date) else jittered backoff, non-idempotent methods
+  retried only with an Idempotency-Key, a per-host circuit breaker. Upstream 4xx/5xx are
+  results (`CallResult`), not exceptions.
 
-Sending it (egress policy, credentials, retries) is the caller's job.
+Attaching credentials, redaction of results and per-attempt audit events join with
+connections (the credentials issue).
 """
 
 from __future__ import annotations
 
 from apiq.calls.bodies import FilePart
 from apiq.calls.build import PreparedRequest, build_request
+from apiq.calls.caller import AttemptRecord, Caller, CallResult
+from apiq.calls.retry import CallPolicy
 from apiq.calls.validate import validate_arguments
 
-__all__ = ["FilePart", "PreparedRequest", "build_request", "validate_arguments"]
+__all__ = [
+    "AttemptRecord",
+    "CallPolicy",
+    "CallResult",
+    "Caller",
+    "FilePart",
+    "PreparedRequest",
+    "build_request",
+    "validate_arguments",
+]
