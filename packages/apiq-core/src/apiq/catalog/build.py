@@ -128,6 +128,14 @@ class SpecBuilder:
 
     # -- shared ------------------------------------------------------------------------
 
+    def accepts_parameter(self, name: str, location: str) -> bool:
+        """False for parameters the catalog leaves out: an unknown `in` (warned) and the
+        header parameters OpenAPI says to ignore."""
+        if location not in LOCATIONS:
+            self.warn("invalid-parameter", f"parameter {name!r} is 'in' {location!r}; ignored")
+            return False
+        return not (location == "header" and name.lower() in IGNORED_HEADERS)
+
     def warn(self, code: str, message: str, pointer: str | None = None, *tokens: Any) -> None:
         """Record a warning at `pointer` extended by `tokens` (joined only now: rarely needed)."""
         if pointer is not None and tokens:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from apiq.catalog.build import IGNORED_HEADERS, LOCATIONS, SpecBuilder, escape_token, text
+from apiq.catalog.build import SpecBuilder, escape_token, text
 from apiq.catalog.models import Parameter, RequestBody, Response, SecurityScheme, Server
 
 __all__ = ["OpenApi3Builder"]
@@ -68,10 +68,7 @@ class OpenApi3Builder(SpecBuilder):
 
     def _parameter(self, node: dict[str, Any]) -> Parameter | None:
         name, location = node["name"], node["in"]
-        if location not in LOCATIONS:
-            self.warn("invalid-parameter", f"parameter {name!r} is 'in' {location!r}; ignored")
-            return None
-        if location == "header" and name.lower() in IGNORED_HEADERS:
+        if not self.accepts_parameter(name, location):
             return None
         style = node.get("style")
         if not isinstance(style, str):

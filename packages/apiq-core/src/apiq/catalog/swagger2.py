@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from apiq.catalog.build import IGNORED_HEADERS, LOCATIONS, SpecBuilder, escape_token, text
+from apiq.catalog.build import SpecBuilder, escape_token, text
 from apiq.catalog.models import Parameter, RequestBody, Response, SecurityScheme, Server
 
 __all__ = ["Swagger2Builder"]
@@ -153,10 +153,7 @@ class Swagger2Builder(SpecBuilder):
     def parameter(self, node: dict[str, Any]) -> Parameter | None:
         """One resolved non-body parameter object as a `Parameter` (None: ignored)."""
         name, location = node["name"], node["in"]
-        if location not in LOCATIONS:
-            self.warn("invalid-parameter", f"parameter {name!r} is 'in' {location!r}; ignored")
-            return None
-        if location == "header" and name.lower() in IGNORED_HEADERS:
+        if not self.accepts_parameter(name, location):
             return None
         if location in ("path", "header"):
             style, explode = "simple", False
