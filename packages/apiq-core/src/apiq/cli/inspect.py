@@ -10,7 +10,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from apiq.catalog import Catalog, CatalogWarning
+from apiq.catalog import Catalog, CatalogWarning, Operation
 from apiq.client import Apiq
 
 __all__ = ["catalog_as_json", "register", "render_catalog"]
@@ -42,7 +42,7 @@ async def run(args: argparse.Namespace, out: Console, err: Console) -> int:
     return 0
 
 
-def _selected(catalog: Catalog, tag: str | None, limit: int | None) -> list[Any]:
+def _selected(catalog: Catalog, tag: str | None, limit: int | None) -> list[Operation]:
     operations = list(catalog.by_tag(tag) if tag else catalog.operations)
     return operations[:limit] if limit is not None else operations
 
