@@ -320,6 +320,24 @@ def test_form_urlencoded_honours_the_encoding_object() -> None:
     assert request.content == b"ids=1,2&color%5BR%5D=100&tags=x%7Cy"
 
 
+def test_encoding_object_is_found_through_a_referenced_request_body() -> None:
+    form = {
+        "schema": {"type": "object"},
+        "encoding": {"ids": {"style": "pipeDelimited", "explode": False}},
+    }
+    catalog = catalog_of(
+        {"/things": {"post": op("create", requestBody={"$ref": "#/components/requestBodies/A"})}},
+        components={
+            "requestBodies": {
+                "A": {"$ref": "#/components/requestBodies/B"},
+                "B": {"content": {"application/x-www-form-urlencoded": form}},
+            }
+        },
+    )
+    request = build_request(catalog, "create", {"body": {"ids": [1, 2]}}, server_url=SERVER)
+    assert request.content == b"ids=1%7C2"
+
+
 def parse_multipart(request: PreparedRequest) -> list[tuple[dict[str, str], bytes]]:
     assert request.content is not None
     assert request.content_type is not None

@@ -17,6 +17,7 @@ import httpx
 import pytest
 
 from apiq.calls import PreparedRequest
+from apiq.calls.breaker import CircuitBreaker
 from apiq.calls.caller import Caller, CallResult
 from apiq.calls.retry import CallPolicy, backoff_s, retry_after_s
 from apiq.egress import EgressPolicy, egress_client
@@ -312,6 +313,58 @@ async def test_breaker_opens_after_consecutive_failures_and_refuses_without_send
     clock.now += 30  # half-open: one trial goes through; success closes the circuit
     assert (await caller.send(prepared(flaky_service.url("/ratelimited/0")))).status_code == 200
     assert (await caller.send(dead)).status_code == 503
+
+
+def test_half_open_admits_a_single_trial_call() -> None:
+    clock = Clock()
+    breaker = CircuitBreaker(failures=2, reset_s=30, clock=clock)
+    for _ in range(2):
+        breaker.check("h:80")
+        breaker.record("h:80", ok=False)
+    with pytest.raises(ExecutionError, match="retry after 30 s"):
+        breaker.check("h:80")
+    clock.now += 30
+    breaker.check("h:80")  # the trial
+    for _ in range(3):  # concurrent calls while the trial is in flight are refused
+        with pytest.raises(ExecutionError, match="circuit open for host h:80"):
+            breaker.check("h:80")
+    breaker.check("other:80")  # other hosts are unaffected
+    breaker.record("h:80", ok=False)  # the trial failed: open for another reset_s
+    clock.now += 29
+    with pytest.raises(ExecutionError, match="retry after 1 s"):
+        breaker.check("h:80")
+    clock.now += 1
+    breaker.check("h:80")  # the next trial
+    breaker.record("h:80", ok=True)  # succeeded: closed, everyone goes through
+    for _ in range(3):
+        breaker.check("h:80")
+    assert breaker.retry_in("h:80") is None
+
+
+def test_a_trial_that_never_reports_does_not_wedge_the_circuit() -> None:
+    clock = Clock()
+    breaker = CircuitBreaker(failures=1, reset_s=10, clock=clock)
+    breaker.record("h:80", ok=False)
+    clock.now += 10
+    breaker.check("h:80")  # a trial that is then cancelled: no record()
+    with pytest.raises(ExecutionError):
+        breaker.check("h:80")
+    assert breaker.retry_in("h:80") == 10
+    clock.now += 10
+    breaker.check("h:80")  # another trial is admitted
+
+
+async def test_a_circuit_opening_mid_call_reports_the_failed_attempts(sleeps: Sleeps) -> None:
+    with loopback_server({}) as server:
+        url, policy = server.url("/gone"), _allow(server)
+    async with egress_client(policy) as client:  # connects are refused
+        caller = caller_for(client, sleeps, policy=CallPolicy(breaker_failures=2))
+        with pytest.raises(ExecutionError, match="failed after 2 attempt") as info:
+            await caller.send(prepared(url))
+        assert "ConnectError" in str(info.value)
+        with pytest.raises(ExecutionError, match="circuit open"):
+            await caller.send(prepared(url))
+    assert sleeps.waits == [0.25]
 
 
 # --- body size and parsing ------------------------------------------------------------------

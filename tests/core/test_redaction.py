@@ -129,6 +129,9 @@ def test_url_query_userinfo_and_fragment(redactor: Redactor) -> None:
     assert masked.endswith("&state=ok")
     assert redactor.mask_url("https://example.com/a?b=c") == "https://example.com/a?b=c"
     assert API_KEY not in redactor.mask_url(f"http://[::1/{API_KEY}")  # unparsable URL
+    broken = redactor.mask_url("http://bob:pw-unregistered@[::1/x?token=unregistered-too#f")
+    assert "unregistered" not in broken
+    assert broken.startswith("http://")
 
 
 def test_exception_text(redactor: Redactor) -> None:

@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from typing import Final
 from urllib.parse import quote, quote_plus, unquote_plus, urlsplit, urlunsplit
 
+from apiq.egress.policy import display_url
 from apiq.errors import ConfigurationError
 
 __all__ = ["MIN_SECRET_LENGTH", "SENSITIVE_NAMES", "Redactor"]
@@ -212,7 +213,9 @@ class Redactor:
         try:
             parts = urlsplit(url)
         except ValueError:
-            return self.mask_text(url)
+            # Too broken to find the sensitive pairs: drop user info, query values and
+            # fragment as error messages do, rather than trusting registered secrets alone.
+            return self.mask_text(display_url(url))
         netloc = parts.netloc
         userinfo, at, hostport = netloc.rpartition("@")
         if at:

@@ -25,8 +25,8 @@ from typing import Any
 from apiq.calls.serialize import ValueNotEncodable, content_text, query_pairs, scalar_text
 from apiq.catalog.catalog import Catalog
 from apiq.catalog.models import Operation
-from apiq.errors import SpecInvalid
-from apiq.specs.refs import resolve_ref
+from apiq.errors import SpecError
+from apiq.specs.refs import resolve
 
 __all__ = ["EncodedBody", "FilePart", "encode_body", "media_encoding"]
 
@@ -67,12 +67,8 @@ def media_encoding(catalog: Catalog, operation: Operation, media_type: str) -> M
         node = node.get(token.replace("~1", "/").replace("~0", "~"))
     body = node.get("requestBody") if isinstance(node, Mapping) else None
     try:
-        for _ in range(8):  # a chain of refs, bounded
-            ref = body.get("$ref") if isinstance(body, Mapping) else None
-            if not isinstance(ref, str):
-                break
-            body = resolve_ref(catalog.document, ref, source=catalog.source)
-    except SpecInvalid:
+        body, _ = resolve(catalog.document, body, source=catalog.source, max_hops=8)
+    except SpecError:
         return {}
     content = body.get("content") if isinstance(body, Mapping) else None
     media = content.get(media_type) if isinstance(content, Mapping) else None

@@ -2,8 +2,10 @@
 
 Closed: calls go through and consecutive failures are counted. After `failures` in a row
 the circuit opens for `reset_s`: calls are refused without sending. When that time has
-passed one call is let through (half-open); a success closes the circuit, a failure opens
-it again for another `reset_s`.
+passed exactly one call is let through (half-open): `check` re-arms the open period as it
+admits that trial, so concurrent calls keep being refused while it is in flight. Its success
+closes the circuit, its failure opens it again for another `reset_s`; a trial that never
+reports (cancelled, refused by egress) simply lets the next trial through `reset_s` later.
 """
 
 from __future__ import annotations
@@ -39,7 +41,10 @@ class CircuitBreaker:
         self._hosts: dict[str, _HostState] = {}
 
     def retry_in(self, host: str) -> float | None:
-        """Seconds until `host`'s open circuit lets a call through; None when it may be called."""
+        """Seconds until `host`'s open circuit lets a call through; None when it may be called.
+
+        While a half-open trial is in flight this counts down to the next trial.
+        """
         state = self._hosts.get(host)
         if state is None or state.open_until is None:
             return None
@@ -47,19 +52,27 @@ class CircuitBreaker:
         return left if left > 0 else None
 
     def check(self, host: str, operation_id: str | None = None) -> None:
-        """Raise when `host`'s circuit is open.
+        """Raise when `host`'s circuit is open; admit one trial call once it may be retried.
 
         Raises:
-            ExecutionError: The circuit is open; nothing should be sent.
+            ExecutionError: The circuit is open (or its trial call is in flight); nothing
+                should be sent.
         """
-        left = self.retry_in(host)
-        if left is not None:
-            raise ExecutionError(
-                f"circuit open for host {host}, retry after {math.ceil(left)} s: its last "
-                f"{self._threshold} attempts failed (5xx, connection error or timeout); "
-                "nothing was sent",
-                operation_id=operation_id,
-            )
+        state = self._hosts.get(host)
+        if state is None or state.open_until is None:
+            return
+        now = self._clock()
+        left = state.open_until - now
+        if left <= 0:
+            # Half-open: this call is the single trial; everyone else waits for its outcome.
+            state.open_until = now + self._reset_s
+            return
+        raise ExecutionError(
+            f"circuit open for host {host}, retry after {math.ceil(left)} s: its last "
+            f"{self._threshold} attempts failed (5xx, connection error or timeout); "
+            "nothing was sent",
+            operation_id=operation_id,
+        )
 
     def record(self, host: str, *, ok: bool) -> None:
         """Count one attempt's outcome for `host`."""

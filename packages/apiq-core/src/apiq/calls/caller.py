@@ -135,8 +135,8 @@ class Caller:
         last: tuple[httpx.Response, bytes] | None = None
         failure: Exception | None = None
         for number in range(1, policy.max_attempts + 1):
-            if number > 1 and self.breaker.retry_in(host) is not None and last is not None:
-                break  # the circuit opened during this call: answer with what we have
+            if number > 1 and self.breaker.retry_in(host) is not None:
+                break  # another call opened the circuit meanwhile: answer with what we have
             self.breaker.check(host, request.operation_id)
             attempt_started = self._clock()
             try:
@@ -163,6 +163,8 @@ class Caller:
                 delay = self._retry_delay(response, number)
             if delay is None or not retryable or number == policy.max_attempts:
                 break
+            if self.breaker.retry_in(host) is not None:
+                break  # this attempt opened the circuit: waiting would only end in a refusal
             await self._sleep(delay)
             waited = delay
         if last is None:
