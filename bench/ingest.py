@@ -30,8 +30,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import anyio
+
+from apiq.audit.memory import MemoryAuditSink
 from apiq.catalog import Catalog
 from apiq.config import SpecLimits
+from apiq.models import FetchedSpec
+from apiq.specs.cache import MemorySpecCache, pack_spec
+from apiq.specs.ingest import SpecIngestor
 from apiq.specs.parse import parse_spec
 
 SPECS_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "specs"
@@ -46,23 +52,14 @@ LIMITS = SpecLimits(max_bytes=256 * 1024 * 1024, file_max_bytes=256 * 1024 * 102
 MB = 1024 * 1024
 
 
-def warm_cache_loader(content: bytes, source: str) -> tuple[Callable[[], Any], ...] | None:
-    """HOOK (d): loaders for a warm cache load and a re-parse from the cache entry.
+def warm_cache_loaders(content: bytes, source: str) -> tuple[Callable[[], Any], ...]:
+    """(d): loaders for a warm cache load and a re-parse from the cache entry.
 
-    Returns `(warm, from_entry)`, zero-argument callables, or None when the cache/ingest
-    code (`apiq.specs.ingest`) is not there. Both go through `SpecIngestor.catalog_of`, the
-    path a cache hit takes: `warm` after a first load has memoized the catalog,
-    `from_entry` with memoization off (decompress within budget, then parse again).
+    Returns `(warm, from_entry)`, zero-argument callables. Both go through
+    `SpecIngestor.catalog_of`, the path a cache hit takes: `warm` after a first load has
+    memoized the catalog, `from_entry` with memoization off (decompress within budget, then
+    parse again).
     """
-    try:
-        import anyio
-
-        from apiq.audit.memory import MemoryAuditSink
-        from apiq.models import FetchedSpec
-        from apiq.specs.cache import MemorySpecCache, pack_spec
-        from apiq.specs.ingest import SpecIngestor
-    except ImportError:
-        return None
     fetched = FetchedSpec(url=source, content=content, media_type="application/json")
     entry = pack_spec(fetched, fetched_at=datetime.now(UTC))
     ingestor = SpecIngestor(
@@ -114,8 +111,7 @@ def read(name: str) -> bytes:
     return gzip.decompress(content) if name.endswith(".gz") else content
 
 
-def bench(name: str, runs: int) -> list[tuple[str, float, int]]:
-    content = read(name)
+def bench(content: bytes, name: str, runs: int) -> list[tuple[str, float, int]]:
 
     def fresh() -> Catalog:
         return parse_spec(content, source=name, limits=LIMITS)
@@ -123,22 +119,18 @@ def bench(name: str, runs: int) -> list[tuple[str, float, int]]:
     def nothing() -> None:
         return None
 
-    rows = [
+    warm, from_entry = warm_cache_loaders(content, name)
+    rows: list[tuple[str, Callable[[], Any], Callable[[Any], Any]]] = [
         ("(a) json.loads", nothing, lambda _: json.loads(content)),
         ("(b) parse_spec", nothing, lambda _: parse_spec(content, source=name, limits=LIMITS)),
         ("(c) all argument schemas", fresh, all_argument_schemas),
+        ("(d) warm cache load", nothing, lambda _: warm()),
+        ("(d') parse from cache entry", nothing, lambda _: from_entry()),
     ]
-    loaders = warm_cache_loader(content, name)
-    if loaders is not None:
-        warm, from_entry = loaders
-        rows.append(("(d) warm cache load", nothing, lambda _: warm()))
-        rows.append(("(d') parse from cache entry", nothing, lambda _: from_entry()))
-    figures = []
-    for label, setup, work in rows:
-        figures.append((label, median_time(runs, setup, work), peak_bytes(setup, work)))
-    if loaders is None:
-        figures.append(("(d) warm cache load", float("nan"), -1))
-    return figures
+    return [
+        (label, median_time(runs, setup, work), peak_bytes(setup, work))
+        for label, setup, work in rows
+    ]
 
 
 def main() -> int:
@@ -160,17 +152,15 @@ def main() -> int:
         if not (SPECS_DIR / name).is_file():
             print(f"{name:32} (absent)")
             continue
-        figures = bench(name, args.runs or default_runs)
+        content = read(name)
+        figures = bench(content, name, args.runs or default_runs)
         _, floor_s, floor_b = figures[0]
         for label, seconds, peak in figures:
-            if peak < 0:
-                print(f"{name:32} {label:30} {'n/a':>9}")
-                continue
             print(
                 f"{name:32} {label:30} {seconds:9.3f} {seconds / floor_s:8.2f} "
                 f"{peak / MB:9.1f} {peak / floor_b:8.2f}"
             )
-        ops = len(parse_spec(read(name), source=name, limits=LIMITS))
+        ops = len(parse_spec(content, source=name, limits=LIMITS))
         print(f"{'':32} {ops} operations\n")
     return 0
 

@@ -30,15 +30,15 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 from urllib.parse import unquote
 
 from apiq.catalog.models import CatalogWarning, Operation
-from apiq.errors import ExternalRefRefused, SpecInvalid
-from apiq.specs.refs import resolve_ref
+from apiq.errors import SpecInvalid
+from apiq.specs.refs import escape_token, resolve_ref
 
-__all__ = ["SchemaLibrary", "build_argument_schema", "find_cycles", "preferred_media_type"]
+__all__ = ["SchemaLibrary", "find_cycles", "preferred_media_type"]
 
 _LOCATIONS = ("path", "query", "header", "cookie")
 _SCHEMA_MAPS = frozenset(
@@ -79,15 +79,6 @@ def preferred_media_type(content: Mapping[str, Any]) -> str | None:
         if form in lowered:
             return lowered[form]
     return next(iter(content))
-
-
-def build_argument_schema(
-    operation: Operation, document: Mapping[str, Any], *, source: str, spec_version: str
-) -> dict[str, Any]:
-    """The argument schema of one operation; `SchemaLibrary` shares work across many."""
-    return SchemaLibrary(document, source=source, spec_version=spec_version).argument_schema(
-        operation
-    )
 
 
 class SchemaLibrary:
@@ -176,7 +167,7 @@ class SchemaLibrary:
     def _fill(self, name: str) -> None:
         ref = self._targets[name]
         edges: list[str] = []
-        try:
+        try:  # an external ref raises ExternalRefRefused here, out of argument_schema
             target = resolve_ref(self.document, ref, source=self.source)
         except SpecInvalid as exc:
             # One bad reference must not make the operation unusable: accept anything
@@ -193,13 +184,6 @@ class SchemaLibrary:
         name = names.get(ref)
         if name is not None:
             return name
-        if not ref.startswith("#"):
-            raise ExternalRefRefused(
-                f"{self.source}: $ref {ref!r} points outside the document; APIQ reads "
-                "internal references only - bundle the spec first",
-                source=self.source,
-                ref=ref,
-            )
         name = self._claim(f"{def_name(ref)}_{_short_hash(ref)}")
         names[ref] = name
         self._targets[name] = ref
@@ -208,19 +192,11 @@ class SchemaLibrary:
     def _component_names(self) -> dict[str, str]:
         # Keys only, no walk: a few milliseconds even for Microsoft Graph's 4,000 schemas.
         names: dict[str, str] = {}
-        components = self.document.get("components")
-        for prefix, table in (
-            ("#/components/schemas/", _get(components, "schemas")),
-            ("#/definitions/", self.document.get("definitions")),
-        ):
-            if not isinstance(table, dict):
-                continue
-            for key in table:
-                ref = prefix + str(key).replace("~", "~0").replace("/", "~1")
-                safe = _UNSAFE.sub("_", str(key)).strip("_") or "schema"
-                name = self._claim(safe if safe == key else f"{safe}_{_short_hash(ref)}")
-                names[ref] = name
-                self._targets[name] = ref
+        for ref, key in _component_refs(self.document):
+            safe = _UNSAFE.sub("_", key).strip("_") or "schema"
+            name = self._claim(safe if safe == key else f"{safe}_{_short_hash(ref)}")
+            names[ref] = name
+            self._targets[name] = ref
         self._names = names
         return names
 
@@ -273,8 +249,18 @@ def def_name(ref: str) -> str:
     return "_".join(word for word in words if word) or "root"
 
 
-def _get(node: Any, key: str) -> Any:
-    return node.get(key) if isinstance(node, dict) else None
+def _component_refs(document: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
+    """(ref, name) of every component schema: `#/components/schemas/*`, `#/definitions/*`."""
+    components = document.get("components")
+    for prefix, table in (
+        (
+            "#/components/schemas/",
+            components.get("schemas") if isinstance(components, dict) else None,
+        ),
+        ("#/definitions/", document.get("definitions")),
+    ):
+        if isinstance(table, dict):
+            yield from ((prefix + escape_token(str(key)), str(key)) for key in table)
 
 
 def _short_hash(ref: str) -> str:
@@ -313,15 +299,8 @@ def find_cycles(document: Mapping[str, Any], *, source: str) -> tuple[CatalogWar
     Starts from every component schema (`#/components/schemas/*`, `#/definitions/*`) and
     follows refs wherever they lead; dangling or external refs are skipped here.
     """
-    roots: list[str] = []
-    for prefix, table in (
-        ("#/components/schemas/", _get(document.get("components"), "schemas")),
-        ("#/definitions/", document.get("definitions")),
-    ):
-        if isinstance(table, dict):
-            roots.extend(prefix + str(name).replace("~", "~0").replace("/", "~1") for name in table)
     edges: dict[str, list[str]] = {}
-    work = list(reversed(roots))
+    work = [ref for ref, _ in _component_refs(document)][::-1]
     while work:
         ref = work.pop()
         if ref in edges:

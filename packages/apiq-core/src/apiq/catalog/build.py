@@ -21,12 +21,13 @@ from apiq.catalog.models import (
     STATE_CHANGING_METHODS,
     CatalogWarning,
     Operation,
+    Parameter,
     SecurityScheme,
     Server,
     ServerVariable,
 )
 from apiq.errors import SpecInvalid
-from apiq.specs.refs import resolve
+from apiq.specs.refs import escape_token, resolve
 
 __all__ = ["HTTP_METHODS", "SpecBuilder", "build_catalog", "synthesize_operation_id"]
 
@@ -83,11 +84,6 @@ def synthesize_operation_id(method: str, path: str) -> str:
     return "_".join([method, *words]).lower() if words else f"{method}_root"
 
 
-def escape_token(token: str) -> str:
-    """One JSON Pointer reference token (RFC 6901)."""
-    return token.replace("~", "~0").replace("/", "~1")
-
-
 def text(value: Any) -> str:
     return value if isinstance(value, str) else ""
 
@@ -102,6 +98,7 @@ class SpecBuilder:
         self.source = source
         self.warnings: list[CatalogWarning] = []
         self._resolved: dict[str, Any] = {}
+        self._params: dict[int, Parameter | None] = {}
         self.servers: tuple[Server, ...] = ()
 
     # -- hooks -------------------------------------------------------------------------
@@ -112,6 +109,11 @@ class SpecBuilder:
     def security_schemes(self) -> dict[str, SecurityScheme]:
         raise NotImplementedError
 
+    def convert_parameter(self, node: dict[str, Any]) -> Parameter | None:
+        """One resolved parameter object (with a str `name` and `in`) as a `Parameter`;
+        None when the catalog leaves it out."""
+        raise NotImplementedError
+
     def operation_fields(
         self,
         op: dict[str, Any],
@@ -119,7 +121,8 @@ class SpecBuilder:
         path_item: dict[str, Any],
         pointer: str,
     ) -> dict[str, Any]:
-        """Fields of `Operation` beyond id, method, path, pointer and `changes_state`.
+        """The fields of `Operation` that differ between versions: `parameters`,
+        `request_body`, `responses` and `servers`.
 
         `params` are the resolved parameter objects, path-level ones overridden by
         operation-level ones with the same (name, in).
@@ -135,6 +138,14 @@ class SpecBuilder:
             self.warn("invalid-parameter", f"parameter {name!r} is 'in' {location!r}; ignored")
             return False
         return not (location == "header" and name.lower() in IGNORED_HEADERS)
+
+    def parameter(self, node: dict[str, Any]) -> Parameter | None:
+        """`convert_parameter(node)`, once per node: shared parameters serve many operations."""
+        key = id(node)  # the document keeps every node alive, so ids are stable per build
+        if key in self._params:
+            return self._params[key]
+        param = self._params[key] = self.convert_parameter(node)
+        return param
 
     def warn(self, code: str, message: str, pointer: str | None = None, *tokens: Any) -> None:
         """Record a warning at `pointer` extended by `tokens` (joined only now: rarely needed)."""
@@ -192,11 +203,7 @@ class SpecBuilder:
                     continue
                 params = self.parameters(op.get("parameters"), shared, pointer)
                 fields = self.operation_fields(op, params, item, pointer)
-                fields.update(method=method, path=str(path))
-                fields["pointer"] = pointer
-                fields["changes_state"] = (
-                    method in STATE_CHANGING_METHODS or op.get("x-apiq-consequential") is True
-                )
+                fields.update(self.common_fields(op, method, pointer), path=str(path))
                 drafts.append((op.get("operationId"), fields))
         operations = self.settle_operation_ids(drafts)
         deprecated = sum(1 for op in operations if op.deprecated)
@@ -215,6 +222,22 @@ class SpecBuilder:
             warnings=tuple(self.warnings),
             document=doc,
         )
+
+    def common_fields(self, op: dict[str, Any], method: str, pointer: str) -> dict[str, Any]:
+        """The fields of `Operation` that both versions read alike (bar id and path)."""
+        tags = op.get("tags")
+        return {
+            "method": method,
+            "pointer": pointer,
+            "summary": text(op.get("summary")),
+            "description": text(op.get("description")),
+            "tags": tuple(t for t in tags if isinstance(t, str)) if isinstance(tags, list) else (),
+            "security": self.security(op.get("security"), pointer),
+            "deprecated": op.get("deprecated") is True,
+            "changes_state": (
+                method in STATE_CHANGING_METHODS or op.get("x-apiq-consequential") is True
+            ),
+        }
 
     def parameters(
         self, raw: Any, inherited: dict[tuple[str, str], dict[str, Any]], pointer: str

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from apiq.catalog.build import SpecBuilder, escape_token, text
+from apiq.catalog.build import SpecBuilder, text
 from apiq.catalog.models import Parameter, RequestBody, Response, SecurityScheme, Server
+from apiq.specs.refs import escape_token
 
 __all__ = ["OpenApi3Builder"]
 
@@ -21,7 +22,6 @@ class OpenApi3Builder(SpecBuilder):
     def __init__(self, document: dict[str, Any], source: str) -> None:
         super().__init__(document, source)
         self.spec_version = str(document.get("openapi"))
-        self._params: dict[int, Parameter | None] = {}
         self._bodies: dict[str, RequestBody | None] = {}
         self._responses: dict[str, tuple[str, dict[str, Any]] | None] = {}
 
@@ -57,16 +57,7 @@ class OpenApi3Builder(SpecBuilder):
             )
         return schemes
 
-    def parameter(self, node: dict[str, Any]) -> Parameter | None:
-        """One resolved parameter object as a `Parameter`; None when it is to be ignored."""
-        key = id(node)  # the document keeps every node alive, so ids are stable per build
-        if key in self._params:
-            return self._params[key]
-        param = self._parameter(node)
-        self._params[key] = param
-        return param
-
-    def _parameter(self, node: dict[str, Any]) -> Parameter | None:
+    def convert_parameter(self, node: dict[str, Any]) -> Parameter | None:
         name, location = node["name"], node["in"]
         if not self.accepts_parameter(name, location):
             return None
@@ -142,7 +133,6 @@ class OpenApi3Builder(SpecBuilder):
         path_item: dict[str, Any],
         pointer: str,
     ) -> dict[str, Any]:
-        tags = op.get("tags")
         parameters = [p for p in map(self.parameter, params.values()) if p is not None]
         body = op.get("requestBody")
         servers = self.server_list(op.get("servers"), pointer)
@@ -150,14 +140,9 @@ class OpenApi3Builder(SpecBuilder):
             servers = self.server_list(path_item.get("servers"), pointer.rsplit("/", 1)[0])
         return {
             "parameters": tuple(parameters),
-            "summary": text(op.get("summary")),
-            "description": text(op.get("description")),
-            "tags": tuple(t for t in tags if isinstance(t, str)) if isinstance(tags, list) else (),
             "request_body": None if body is None else self.request_body(body, pointer),
             "responses": self.responses(op.get("responses"), pointer),
-            "security": self.security(op.get("security"), pointer),
             "servers": servers or self.servers,
-            "deprecated": op.get("deprecated") is True,
         }
 
 

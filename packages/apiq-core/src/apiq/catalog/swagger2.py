@@ -19,8 +19,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from apiq.catalog.build import SpecBuilder, escape_token, text
+from apiq.catalog.build import SpecBuilder, text
 from apiq.catalog.models import Parameter, RequestBody, Response, SecurityScheme, Server
+from apiq.specs.refs import escape_token
 
 __all__ = ["Swagger2Builder"]
 
@@ -79,7 +80,6 @@ class Swagger2Builder(SpecBuilder):
         self.spec_version = str(document.get("swagger"))
         self.consumes = self.media_types(document.get("consumes"), ("application/json",))
         self.produces = self.media_types(document.get("produces"), ("application/json",))
-        self._params: dict[int, Parameter | None] = {}
         self._responses: dict[tuple[Any, ...], Response] = {}
         self._servers: dict[tuple[str, ...], tuple[Server, ...]] = {}
 
@@ -150,7 +150,7 @@ class Swagger2Builder(SpecBuilder):
                 )
         return schemes
 
-    def parameter(self, node: dict[str, Any]) -> Parameter | None:
+    def convert_parameter(self, node: dict[str, Any]) -> Parameter | None:
         """One resolved non-body parameter object as a `Parameter` (None: ignored)."""
         name, location = node["name"], node["in"]
         if not self.accepts_parameter(name, location):
@@ -186,31 +186,18 @@ class Swagger2Builder(SpecBuilder):
         parameters = []
         body: dict[str, Any] | None = None
         form: list[dict[str, Any]] = []
-        converted = self._params
         for (_, location), node in params.items():
             if location == "body":
                 body = node
             elif location == "formData":
                 form.append(node)
-            else:
-                key = id(node)  # nodes live as long as the document: ids are stable per build
-                if key in converted:
-                    param = converted[key]
-                else:
-                    param = converted[key] = self.parameter(node)
-                if param is not None:
-                    parameters.append(param)
-        tags = op.get("tags")
+            elif (param := self.parameter(node)) is not None:
+                parameters.append(param)
         return {
             "parameters": tuple(parameters),
-            "summary": text(op.get("summary")),
-            "description": text(op.get("description")),
-            "tags": tuple(t for t in tags if isinstance(t, str)) if isinstance(tags, list) else (),
             "request_body": self.request_body(body, form, consumes),
             "responses": self.responses(op.get("responses"), produces, pointer),
-            "security": self.security(op.get("security"), pointer),
             "servers": self.servers_for(op["schemes"]) if "schemes" in op else self.servers,
-            "deprecated": op.get("deprecated") is True,
         }
 
     def request_body(

@@ -26,7 +26,7 @@ from urllib.parse import unquote
 
 from apiq.errors import ExternalRefRefused, SpecInvalid
 
-__all__ = ["check_refs", "resolve", "resolve_ref"]
+__all__ = ["check_refs", "escape_token", "resolve", "resolve_ref"]
 
 _REF_MEMBER = re.compile(rb'"\$ref"\s*:\s*(?:("[^"\\]*(?:\\.[^"\\]*)*")|[\[{])', re.DOTALL)
 _HIDING_ESCAPE = re.compile(
@@ -38,6 +38,11 @@ _BUNDLE_HINT = (
     "APIQ follows only internal refs ('#/...') and never fetches files or URLs; bundle the "
     "spec into one document (for example `redocly bundle`) and register that"
 )
+
+
+def escape_token(token: str) -> str:
+    """One JSON Pointer reference token (RFC 6901): `~` as `~0`, then `/` as `~1`."""
+    return token.replace("~", "~0").replace("/", "~1")
 
 
 def _is_internal(ref: str) -> bool:
@@ -80,7 +85,7 @@ def _pointer(path: tuple[Any, ...]) -> str:
     parts: list[str] = []
     while path:
         path, key = path
-        parts.append(str(key).replace("~", "~0").replace("/", "~1"))
+        parts.append(escape_token(str(key)))
     return "".join("/" + part for part in reversed(parts))
 
 
@@ -114,9 +119,9 @@ def check_refs(document: Mapping[str, Any], *, source: str, raw: bytes | None = 
     Args:
         document: The decoded document.
         source: The spec reference, named in the error.
-        raw: The exact JSON text `document` was decoded from, when at hand: most documents
-            are then checked from the text in a fraction of the time of a walk. Never pass
-            YAML here (a YAML key needs no quotes); see `apiq.specs.decode.reads_as_json`.
+        raw: The exact bytes (JSON or YAML) `document` was decoded from, when at hand: most
+            documents are then checked from the text in a fraction of the time of a walk, and
+            any text the scan cannot vouch for (an unquoted YAML key, an escape) is walked.
 
     Raises:
         ExternalRefRefused: For the first `$ref` in document order that is not `#` or
@@ -173,9 +178,7 @@ def resolve_ref(document: Mapping[str, Any], ref: str, *, source: str) -> Any:
         elif isinstance(node, list) and _INDEX.fullmatch(token) and int(token) < len(node):
             node = node[int(token)]
         else:
-            parent = "#" + "".join(
-                "/" + t.replace("~", "~0").replace("/", "~1") for t in tokens[:depth]
-            )
+            parent = "#" + "".join("/" + escape_token(t) for t in tokens[:depth])
             raise SpecInvalid(
                 f"{source}: $ref {ref!r} points at nothing: {parent!r} has no {token!r}; "
                 "fix the ref or add what it names",
