@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import copy
+import gc
 from types import MappingProxyType
 from typing import Any
 
 import pytest
 
 from apiq.calls import FilePart, validate_arguments
-from apiq.calls.validate import MAX_REPORTED_ERRORS, _validator_for, field_path
+from apiq.calls.validate import MAX_REPORTED_ERRORS, _validator_for, _validators, field_path
 from apiq.catalog import Catalog, build_catalog
 from apiq.errors import ExecutionError, InvalidArguments, OperationNotFound
 
@@ -187,8 +189,19 @@ def test_validator_never_fetches() -> None:
 def test_validator_is_built_once_per_operation() -> None:
     schema = CATALOG.argument_schema("updatePet")
     validate_arguments(CATALOG, "updatePet", GOOD)
-    assert _validator_for(schema) is _validator_for(schema)
-    assert _validator_for(schema) is not _validator_for(CATALOG.argument_schema("ping"))
+    first = _validator_for(CATALOG, "updatePet", schema)
+    assert _validator_for(CATALOG, "updatePet", schema) is first
+    ping = CATALOG.argument_schema("ping")
+    assert _validator_for(CATALOG, "ping", ping) is not first
+
+
+def test_validators_go_with_their_catalog() -> None:
+    catalog = build_catalog(copy.deepcopy(CATALOG.document), source="short-lived.json")
+    validate_arguments(catalog, "updatePet", GOOD)
+    assert catalog in _validators
+    del catalog
+    gc.collect()
+    assert all(c.source != "short-lived.json" for c in _validators)
 
 
 def test_field_path() -> None:

@@ -11,20 +11,19 @@ three deliberate differences:
   `type: string, format: binary`), tuples as arrays and any Mapping as an object;
 - formats stay annotations, as 2020-12 says (`int64`, `binary`, ... are not assertions).
 
-One validator per argument schema, built on first use and kept in a bounded LRU keyed by
-the schema's identity (a catalog caches its schemas, so the key is stable while the
-catalog lives, and the entry holds the schema so the identity cannot be reused).
+One validator per operation, built on first use and kept for as long as its catalog lives
+(a weak mapping from catalog to validators: nothing outlives the catalog it belongs to).
 """
 
 from __future__ import annotations
 
 import re
 import threading
+import weakref
 from collections.abc import Iterable, Mapping
 from itertools import islice
 from typing import Any
 
-from cachetools import LRUCache
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import UnknownType, ValidationError
 from jsonschema.protocols import Validator
@@ -57,18 +56,16 @@ _TYPES = Draft202012Validator.TYPE_CHECKER.redefine_many(
     }
 )
 _ArgumentValidator = extend(Draft202012Validator, type_checker=_TYPES)  # type: ignore[no-untyped-call]
-_validators: LRUCache[int, tuple[dict[str, Any], Validator]] = LRUCache(maxsize=4096)
+_validators: weakref.WeakKeyDictionary[Catalog, dict[str, Validator]] = weakref.WeakKeyDictionary()
 _lock = threading.Lock()
 
 
-def _validator_for(schema: dict[str, Any]) -> Validator:
-    key = id(schema)
+def _validator_for(catalog: Catalog, operation_id: str, schema: dict[str, Any]) -> Validator:
     with _lock:
-        entry = _validators.get(key)
-        if entry is not None and entry[0] is schema:
-            return entry[1]
-        validator: Validator = _ArgumentValidator(schema, registry=_REGISTRY)
-        _validators[key] = (schema, validator)
+        per_catalog = _validators.setdefault(catalog, {})
+        validator = per_catalog.get(operation_id)
+        if validator is None:
+            validator = per_catalog[operation_id] = _ArgumentValidator(schema, registry=_REGISTRY)
         return validator
 
 
@@ -123,7 +120,7 @@ def validate_arguments(catalog: Catalog, operation_id: str, arguments: Mapping[s
     if not isinstance(arguments, Mapping):
         message = f"arguments must be an object of groups, not {type(arguments).__name__}"
         raise InvalidArguments(f"{operation_id}: {message}", operation_id=operation_id)
-    validator = _validator_for(schema)
+    validator = _validator_for(catalog, operation_id, schema)
     try:
         found = list(islice(validator.iter_errors(arguments), MAX_REPORTED_ERRORS))
     except RecursionError:

@@ -20,7 +20,7 @@ from apiq.errors import OperationNotFound
 __all__ = ["Catalog"]
 
 
-@dataclass(frozen=True, slots=True, eq=False, repr=False)
+@dataclass(frozen=True, slots=True, eq=False, repr=False, weakref_slot=True)
 class Catalog:
     """Every operation of one API, normalized across Swagger 2.0 and OpenAPI 3.0/3.1.
 
