@@ -1,0 +1,37 @@
+"""Connections: one principal's configured access to one API.
+
+A `Connection` is a catalog, the chosen server (`ServerChoice` resolves the base URL with its
+variables), auth configuration per security scheme and an owner. Configuration holds secret
+*names*; the values live in the `SecretStore`. `default_auth_kinds` tells a UI or CLI what to
+ask for; `attach_credentials` adds the credentials of the first satisfiable security
+alternative to a `PreparedRequest`, only for the connection's own host. OAuth 2.0 flows build
+on these and live beside them.
+"""
+
+from __future__ import annotations
+
+from apiq.connections.auth import AuthKind, attach_credentials, default_auth_kinds
+from apiq.connections.model import (
+    ApiKeyAuth,
+    AuthConfig,
+    BasicAuth,
+    BearerAuth,
+    Connection,
+    ServerChoice,
+    absolute_http_url,
+    secret_name,
+)
+
+__all__ = [
+    "ApiKeyAuth",
+    "AuthConfig",
+    "AuthKind",
+    "BasicAuth",
+    "BearerAuth",
+    "Connection",
+    "ServerChoice",
+    "absolute_http_url",
+    "attach_credentials",
+    "default_auth_kinds",
+    "secret_name",
+]
