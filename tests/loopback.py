@@ -3,15 +3,21 @@
 A route is a function that receives the request handler and writes the whole response
 itself, so tests can send anything a hostile server would: slow drips, lying
 Content-Length, gzip bombs, redirects.
+
+`serve` is the thread-and-port machinery underneath; `tests.services` runs its services on
+it too, and a test that needs its own handler class (TLS, say) calls it directly.
 """
 
 from __future__ import annotations
 
+import ssl
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 
 Route = Callable[[BaseHTTPRequestHandler], None]
 
@@ -38,14 +44,54 @@ def respond(
     body: bytes = b"",
     headers: dict[str, str] | None = None,
 ) -> None:
-    """Write a complete response with Content-Length unless the headers set their own."""
+    """Write a complete response with Content-Length unless the headers set their own.
+
+    1xx, 204 and 304 responses have no body (RFC 9110 §6.4.1): neither Content-Length nor
+    `body` is sent for them unless the headers name a length explicitly.
+    """
+    no_body = status in (204, 304) or 100 <= status < 200
     handler.send_response(status)
-    merged = {"Content-Length": str(len(body)), **(headers or {})}
+    merged = ({} if no_body else {"Content-Length": str(len(body))}) | (headers or {})
     for name, value in merged.items():
         handler.send_header(name, value)
     handler.end_headers()
-    if handler.command != "HEAD":
+    if handler.command != "HEAD" and not no_body:
         handler.wfile.write(body)
+
+
+class _QuietServer(ThreadingHTTPServer):
+    """Clients that hang up mid-exchange (closing a redirect unread) are not test errors."""
+
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
+
+
+@contextmanager
+def serve(
+    handler: type[BaseHTTPRequestHandler], *, tls: ssl.SSLContext | None = None
+) -> Iterator[ThreadingHTTPServer]:
+    """Serve `handler` on an ephemeral 127.0.0.1 port in a daemon thread for the block.
+
+    Args:
+        handler: The request handler class.
+        tls: A server-side context to speak https with; None serves plain http.
+    """
+    server = _QuietServer(("127.0.0.1", 0), handler)
+    if tls is not None:
+        server.socket = tls.wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+    )
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
 
 
 @contextmanager
@@ -70,15 +116,6 @@ def loopback_server(routes: dict[str, Route] | None = None) -> Iterator[Loopback
 
         do_GET = do_HEAD = do_POST = do_PUT = do_DELETE = do_PATCH = _dispatch
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    state.port = server.server_address[1]
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
-    thread.daemon = True
-    thread.start()
-    try:
+    with serve(Handler) as server:
+        state.port = server.server_address[1]
         yield state
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)

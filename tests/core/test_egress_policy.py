@@ -15,6 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from apiq.egress import CheckedTarget, EgressPolicy
+from apiq.egress.policy import display_url
 from apiq.errors import ConfigurationError, EgressDenied
 
 pytestmark = pytest.mark.anyio
@@ -252,6 +253,20 @@ async def test_query_strings_are_hidden_in_refusals() -> None:
     error = await refused(EgressPolicy(), "http://10.0.0.1/x?api_key=s3cr3t")
     assert "s3cr3t" not in str(error)
     assert error.url == "http://10.0.0.1/x?…"
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("https://u:s3cr3t@api.example/x?k=s3cr3t#s3cr3t", "https://…@api.example/x?…"),
+        ("https://registry.example/@scope/pkg.json", "https://registry.example/@scope/pkg.json"),
+        ("https://u:s3cr3t@api.example/@scope", "https://…@api.example/@scope"),
+        ("http://u:s3cr/3t@api.example/x", "http://…@api.example/x"),  # too broken to parse
+        ("C:\\specs\\api.json", "C:\\specs\\api.json"),
+    ],
+)
+def test_display_url_hides_user_info_and_query_but_keeps_the_host(url: str, shown: str) -> None:
+    assert display_url(url) == shown
 
 
 async def test_resolution_failures_refuse() -> None:

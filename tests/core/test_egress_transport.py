@@ -10,10 +10,9 @@ from __future__ import annotations
 import shutil
 import ssl
 import subprocess
-import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import httpx
@@ -21,7 +20,7 @@ import pytest
 
 from apiq.egress import EgressPolicy, EgressTransport, egress_client, send_following_redirects
 from apiq.errors import ConfigurationError, EgressDenied
-from tests.loopback import LoopbackServer, Route, loopback_server, respond
+from tests.loopback import LoopbackServer, Route, loopback_server, respond, serve
 
 pytestmark = pytest.mark.anyio
 
@@ -290,6 +289,22 @@ async def test_max_redirects_zero_refuses_the_first_redirect() -> None:
     assert len(server.requests) == 1
 
 
+async def test_the_policy_redirect_limit_applies_when_none_is_given() -> None:
+    routes: dict[str, Route] = {"/r1": redirect("/r2"), "/r2": redirect("/r3"), "/r3": ok()}
+    with loopback_server(routes) as server:
+        async with egress_client(allowing(server, max_redirects=1)) as client:
+            with pytest.raises(EgressDenied, match="more than 1 redirects"):
+                await send_following_redirects(
+                    client, client.build_request("GET", server.url("/r1"))
+                )
+            # An explicit limit wins over the policy's.
+            response = await send_following_redirects(
+                client, client.build_request("GET", server.url("/r1")), max_redirects=2
+            )
+    assert response.text == "final"
+    assert [path for _, path, _ in server.requests] == ["/r1", "/r2", "/r1", "/r2", "/r3"]
+
+
 CREDENTIALS = {
     "Authorization": "Bearer s3cr3t-token",
     "Proxy-Authorization": "Basic cHJveHk6cHc=",
@@ -444,17 +459,8 @@ def tls_server(cert: Path, key: Path) -> Iterator[tuple[int, list[str | None], l
             hosts.append(self.headers["Host"])
             respond(self, 200, b"tls ok")
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.socket = context.wrap_socket(server.socket, server_side=True)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
-    thread.start()
-    try:
+    with serve(Handler, tls=context) as server:
         yield server.server_address[1], names, hosts
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
 
 
 async def test_tls_verifies_the_original_name_and_keeps_one_pool_per_name(

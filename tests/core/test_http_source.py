@@ -97,6 +97,15 @@ async def test_http_errors_are_unreachable_with_status(
     assert caught.value.status_code == status
 
 
+async def test_errors_name_the_url_without_its_query(
+    source: HttpSpecSource, server: LoopbackServer
+) -> None:
+    with pytest.raises(SpecUnreachable) as caught:
+        await source.fetch(server.url("/missing?api_key=s3cr3t"))
+    assert caught.value.source == server.url("/missing?…")
+    assert "s3cr3t" not in str(caught.value)
+
+
 @pytest.mark.parametrize("path", ["/login", "/login-untyped"])
 async def test_html_login_page_is_invalid(
     source: HttpSpecSource, server: LoopbackServer, path: str
@@ -212,6 +221,11 @@ def test_stacked_encodings_over_two_headers_are_refused() -> None:
         single_encoding(["gzip", "deflate"], source="s")
 
 
+def _raw_deflate(content: bytes) -> bytes:
+    packer = zlib.compressobj(wbits=-zlib.MAX_WBITS)
+    return packer.compress(content) + packer.flush()
+
+
 def _chunks(data: bytes, cuts: list[int]) -> list[bytes]:
     points = sorted({0, len(data), *(c % (len(data) + 1) for c in cuts)})
     return [data[a:b] for a, b in itertools.pairwise(points)]
@@ -222,6 +236,7 @@ def test_bounded_decoder_round_trips_any_chunking(content: bytes, cuts: list[int
     for encoding, packed in (
         ("gzip", gzip.compress(content)),
         ("deflate", zlib.compress(content)),
+        ("deflate", _raw_deflate(content)),  # unwrapped, as some servers send it
         (None, content),
     ):
         decoder = BoundedDecoder(encoding, limit=len(content), source="s")
@@ -235,6 +250,22 @@ def test_bounded_decoder_refuses_one_byte_past_the_limit(content: bytes, limit: 
     decoder = BoundedDecoder("gzip", limit=min(limit, len(content) - 1), source="s")
     with pytest.raises(SpecTooLarge):
         decoder.feed(gzip.compress(content))
+
+
+@pytest.mark.parametrize("packed", [zlib.compress(PETSTORE_JSON), _raw_deflate(PETSTORE_JSON)])
+def test_deflate_fed_one_byte_at_a_time(packed: bytes) -> None:
+    # The zlib-or-raw choice must not depend on how the first bytes were split.
+    decoder = BoundedDecoder("deflate", limit=len(PETSTORE_JSON), source="s")
+    for index in range(len(packed)):
+        decoder.feed(packed[index : index + 1])
+    assert decoder.finish() == PETSTORE_JSON
+
+
+def test_truncated_deflate_header_is_invalid() -> None:
+    decoder = BoundedDecoder("deflate", limit=100, source="s")
+    decoder.feed(b"x")
+    with pytest.raises(SpecInvalid, match="ends before"):
+        decoder.finish()
 
 
 def test_concatenated_gzip_members_are_one_document() -> None:

@@ -371,6 +371,24 @@ async def test_secrets_in_the_url_never_reach_the_audit_log(rig: Rig) -> None:
     assert "hunter2" not in logged
 
 
+async def test_cache_warnings_never_log_the_secrets_of_the_url(rig: Rig) -> None:
+    # The cache's own errors (size guard, corrupt entry) name the URL too.
+    url = rig.url("/petstore.json?api_key=s3cr3t-query")
+    tiny = MemorySpecCache(dataclasses.replace(SETTINGS, max_entry_bytes=100), clock=rig.clock)
+    parts = {"sources": rig.sources, "cache": tiny, "audit": rig.audit, "clock": rig.clock}
+    await make_ingestor(parts).load(ALICE, url)
+    await rig.ingestor.load(ALICE, url)
+    entry = await rig.cache.get(url)
+    assert entry is not None
+    await rig.cache.put(dataclasses.replace(entry, digest="0" * 64))
+    await rig.ingestor.load(ALICE, url)
+    events = await rig.audit.query(AuditQuery())
+    warnings = {e.action: e.detail for e in events if e.outcome == "warning"}
+    assert warnings.keys() == {"spec.cache.store_refused", "spec.cache.unusable"}
+    assert all("?…" in detail["message"] for detail in warnings.values())
+    assert "s3cr3t-query" not in json.dumps([event_to_json(e) for e in events])
+
+
 async def test_unknown_scheme_is_unreachable_and_audited(rig: Rig) -> None:
     with pytest.raises(SpecUnreachable, match="no spec source handles 'ftp'") as caught:
         await rig.ingestor.load(ALICE, "ftp://files.example.com/openapi.json")

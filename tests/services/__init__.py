@@ -1,7 +1,8 @@
 """Real HTTP services on loopback for tests: Petstore, echo, flaky (429/503), redirect trap.
 
 Each service is a `LoopbackService`: a stdlib `ThreadingHTTPServer` on an ephemeral
-127.0.0.1 port, run in a daemon thread, whose `handle(request) -> Reply` is plain Python,
+127.0.0.1 port, run in a daemon thread by `tests.loopback.serve` (the same machinery as
+`loopback_server`), whose `handle(request) -> Reply` is plain Python,
 so the behaviour under test is readable in one place. Every request is recorded (method,
 raw path, raw query, headers, body) in `service.requests` before it is answered, so tests
 can assert what actually arrived on the wire. `service.egress_policy` allows exactly this
@@ -13,9 +14,9 @@ The pytest fixtures that start and stop them live in `tests.services.fixtures`.
 from __future__ import annotations
 
 import json
-import sys
 import threading
 from collections.abc import Mapping
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
@@ -23,6 +24,7 @@ from typing import Any, Self
 from urllib.parse import parse_qsl, unquote
 
 from apiq.egress import EgressPolicy
+from tests.loopback import respond, serve
 
 __all__ = ["MAX_BODY", "LoopbackService", "Reply", "ServiceRequest", "json_reply"]
 
@@ -104,7 +106,7 @@ class LoopbackService:
         self.requests: list[ServiceRequest] = []
         self.lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
+        self._running = ExitStack()
 
     def handle(self, request: ServiceRequest) -> Reply:
         """Answer one request (runs in the server's request thread)."""
@@ -138,24 +140,13 @@ class LoopbackService:
 
     def start(self) -> Self:
         """Bind an ephemeral port and serve in a daemon thread."""
-        server = _QuietServer(("127.0.0.1", 0), _handler_for(self))
-        server.daemon_threads = True
-        thread = threading.Thread(
-            target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-        thread.start()
-        self._server, self._thread = server, thread
+        self._server = self._running.enter_context(serve(_handler_for(self)))
         return self
 
     def stop(self) -> None:
         """Stop serving and release the port."""
-        server, thread = self._server, self._thread
-        if server is not None:
-            server.shutdown()
-            server.server_close()
-        if thread is not None:
-            thread.join(timeout=5)
-        self._thread = None
+        self._running.close()
+        self._server = None
 
     def __enter__(self) -> Self:
         return self.start()
@@ -167,14 +158,6 @@ class LoopbackService:
         traceback: TracebackType | None,
     ) -> None:
         self.stop()
-
-
-class _QuietServer(ThreadingHTTPServer):
-    """Clients that hang up mid-exchange (closing a redirect unread) are not test errors."""
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        if not isinstance(sys.exc_info()[1], ConnectionError):
-            super().handle_error(request, client_address)
 
 
 class _BadRequest(Exception):
@@ -235,15 +218,7 @@ def _handler_for(service: LoopbackService) -> type[BaseHTTPRequestHandler]:
             self._write(reply)
 
         def _write(self, reply: Reply) -> None:
-            self.send_response(reply.status)
-            no_body = reply.status in (204, 304) or 100 <= reply.status < 200
-            if not no_body:
-                self.send_header("Content-Length", str(len(reply.body)))
-            for name, value in reply.headers.items():
-                self.send_header(name, value)
-            self.end_headers()
-            if self.command != "HEAD" and not no_body:
-                self.wfile.write(reply.body)
+            respond(self, reply.status, reply.body, dict(reply.headers))
 
         do_GET = do_HEAD = do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = _dispatch
 

@@ -98,11 +98,12 @@ class JsonlAuditSink:
         return await anyio.to_thread.run_sync(self._query, query)
 
     def _query(self, query: AuditQuery) -> list[AuditEvent]:
-        if not self.path.exists():
-            return []
-        return newest_first(
-            (event for event in self._read() if event_matches(event, query)), query.limit
-        )
+        try:
+            return newest_first(
+                (event for event in self._read() if event_matches(event, query)), query.limit
+            )
+        except FileNotFoundError:
+            return []  # nothing recorded yet
 
     def _read(self) -> Iterator[AuditEvent]:
         with self.path.open("rb") as handle:

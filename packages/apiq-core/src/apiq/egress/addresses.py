@@ -13,7 +13,7 @@ is only the last net.
 from __future__ import annotations
 
 import string
-from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network, ip_network
+from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network
 
 __all__ = ["IPAddress", "is_loopback", "parse_literal", "refusal_reason"]
 
@@ -33,15 +33,11 @@ _METADATA: dict[IPAddress, str] = {
 
 
 def _v4(cidr: str, what: str) -> tuple[IPv4Network, str]:
-    network = ip_network(cidr)
-    assert isinstance(network, IPv4Network)
-    return network, f"{what} ({cidr})"
+    return IPv4Network(cidr), f"{what} ({cidr})"
 
 
 def _v6(cidr: str, what: str) -> tuple[IPv6Network, str]:
-    network = ip_network(cidr)
-    assert isinstance(network, IPv6Network)
-    return network, f"{what} ({cidr})"
+    return IPv6Network(cidr), f"{what} ({cidr})"
 
 
 # IANA IPv4 special-purpose ranges that are not globally reachable, plus multicast/reserved.

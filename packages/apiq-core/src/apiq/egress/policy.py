@@ -30,6 +30,8 @@ Resolver = Callable[[str, int], Awaitable[Sequence[str]]]
 """Resolves (host, port) to IP address strings; raises OSError when the name is unknown."""
 
 _ALLOW_ENV = "APIQ_EGRESS_ALLOW"
+_AUTHORITY_USERINFO = re.compile(r"//[^/?#]*@")
+_ANY_USERINFO = re.compile(r"//[^?#]*@")
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
@@ -210,8 +212,13 @@ def display_url(url: str | httpx.URL) -> str:
     Query strings often carry API keys, so only the fact that there was one is shown.
     """
     if isinstance(url, str):
-        # Also for text too broken to parse: drop user info, query and fragment by pattern.
-        text = re.sub(r"//[^?#]*@", "//…@", url)  # greedy: hides a stray "/" in a password too
+        # By pattern, so that paths keep their spelling (`C:\\specs`, spaces) in messages.
+        try:
+            httpx.URL(url)
+            userinfo = _AUTHORITY_USERINFO  # user info ends before the first "/" (RFC 3986)
+        except (httpx.InvalidURL, TypeError, ValueError, UnicodeError):
+            userinfo = _ANY_USERINFO  # too broken to tell: a password may hold a stray "/"
+        text = userinfo.sub("//…@", url, count=1)
         text = re.split(r"[?#]", text, maxsplit=1)[0][:200]
         return text + "?…" if "?" in url else text
     shown = str(url.copy_with(userinfo=b"", query=None, fragment=None))

@@ -13,13 +13,15 @@ from collections.abc import Collection
 
 import httpx
 
-from apiq.egress.policy import display_url
+from apiq.egress.policy import EgressPolicy, display_url
+from apiq.egress.transport import _EgressClient
 from apiq.errors import EgressDenied
 
 __all__ = ["send_following_redirects"]
 
 # Always credentials; callers add their API-key header names through `credential_headers`.
 _CREDENTIAL_HEADERS = ("authorization", "proxy-authorization", "cookie")
+_DEFAULT_POLICY = EgressPolicy()
 # Headers that describe a body, dropped when a redirect turns the request into a GET.
 _BODY_HEADERS = ("content-length", "transfer-encoding", "content-type", "content-encoding")
 
@@ -28,7 +30,7 @@ async def send_following_redirects(
     client: httpx.AsyncClient,
     request: httpx.Request,
     *,
-    max_redirects: int = 3,
+    max_redirects: int | None = None,
     credential_headers: Collection[str] = (),
     stream: bool = False,
 ) -> httpx.Response:
@@ -42,7 +44,8 @@ async def send_following_redirects(
     Args:
         client: The client that sends each hop.
         request: The first request.
-        max_redirects: Most redirects to follow; one more is refused.
+        max_redirects: Most redirects to follow; one more is refused. None takes the
+            limit of the client's egress policy (`EgressPolicy.max_redirects`, default 3).
         credential_headers: Header names that carry credentials (API keys) besides
             Authorization, Proxy-Authorization and Cookie; all are dropped, and the
             client's `auth` is no longer applied, once a hop leaves the first origin.
@@ -55,6 +58,9 @@ async def send_following_redirects(
         EgressDenied: A hop was refused by the policy, the Location was not a valid URL,
             or there were more than `max_redirects` redirects.
     """
+    if max_redirects is None:
+        policy = client.policy if isinstance(client, _EgressClient) else _DEFAULT_POLICY
+        max_redirects = policy.max_redirects
     stripped = {name.lower() for name in (*_CREDENTIAL_HEADERS, *credential_headers)}
     history: list[httpx.Response] = []
     current = request
@@ -123,5 +129,6 @@ def _next_request(current: httpx.Request, response: httpx.Response) -> httpx.Req
 
 
 def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
+    # httpx keeps an explicit default port in some spellings (`HTTP://a:80/`), so normalize.
     default = {"http": 80, "https": 443}.get(url.scheme)
     return (url.scheme, url.host, default if url.port is None else url.port)

@@ -142,7 +142,14 @@ def _pinned(request: httpx.Request, target: CheckedTarget, address: str) -> http
 
 
 class _EgressClient(httpx.AsyncClient):
-    """An AsyncClient whose unparseable URLs are egress refusals like every other bad URL."""
+    """An AsyncClient whose unparseable URLs are egress refusals like every other bad URL.
+
+    It keeps its `policy`, so `send_following_redirects` applies the policy's redirect limit.
+    """
+
+    def __init__(self, policy: EgressPolicy, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.policy = policy
 
     def build_request(self, *args: Any, **kwargs: Any) -> httpx.Request:
         try:
@@ -159,8 +166,8 @@ class _EgressClient(httpx.AsyncClient):
 def egress_client(policy: EgressPolicy, **kwargs: Any) -> httpx.AsyncClient:
     """An `httpx.AsyncClient` whose every request passes `policy` and never auto-redirects.
 
-    Follow redirects with `send_following_redirects`, which re-checks each hop and strips
-    credentials when a hop leaves the origin.
+    Follow redirects with `send_following_redirects`, which re-checks each hop, strips
+    credentials when a hop leaves the origin and stops after `policy.max_redirects` hops.
 
     Args:
         policy: The egress policy.
@@ -183,4 +190,4 @@ def egress_client(policy: EgressPolicy, **kwargs: Any) -> httpx.AsyncClient:
             "so every hop is checked and credentials stay with their origin."
         )
     transport = EgressTransport(policy, verify=kwargs.pop("verify", True))
-    return _EgressClient(transport=transport, follow_redirects=False, **kwargs)
+    return _EgressClient(policy, transport=transport, follow_redirects=False, **kwargs)

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 from cachetools import TLRUCache
 
 from apiq.config import CacheSettings
+from apiq.egress.policy import display_url
 from apiq.errors import SpecInvalid, SpecTooLarge
 from apiq.models import CachedSpec, FetchedSpec, SpecCacheEntry
 from apiq.specs.content_encoding import gunzip_bounded
@@ -53,12 +54,13 @@ def unpack_spec(entry: CachedSpec, *, max_bytes: int) -> bytes:
         SpecTooLarge: the entry decompresses to more than `max_bytes`.
         SpecInvalid: the entry is not gzip, or its bytes do not match its digest.
     """
-    content = gunzip_bounded(entry.compressed, limit=max_bytes, source=entry.url)
+    shown = display_url(entry.url)
+    content = gunzip_bounded(entry.compressed, limit=max_bytes, source=shown)
     if hashlib.sha256(content).hexdigest() != entry.digest:
         raise SpecInvalid(
-            f"the cached copy of {entry.url} does not match its digest (corrupt cache entry); "
+            f"the cached copy of {shown} does not match its digest (corrupt cache entry); "
             "purge it to fetch the document again",
-            source=entry.url,
+            source=shown,
         )
     return content
 
@@ -102,10 +104,11 @@ class MemorySpecCache:
         """
         limit = self._settings.max_entry_bytes
         if entry.size_bytes > limit:
+            shown = display_url(entry.url)
             raise SpecTooLarge(
-                f"{entry.url} is {entry.size_bytes} bytes, more than the cache accepts "
+                f"{shown} is {entry.size_bytes} bytes, more than the cache accepts "
                 f"({limit}, CacheSettings.max_entry_bytes); it was not cached",
-                source=entry.url,
+                source=shown,
                 limit=limit,
                 size=entry.size_bytes,
             )

@@ -3,16 +3,25 @@
 httpx's own decoder inflates each network chunk in one call, so a 64 KiB chunk of a gzip
 bomb becomes 64 MiB in memory before anyone can count it. `BoundedDecoder` inflates with
 `max_length`, so no call produces more than the bytes still allowed plus one. The HTTP
-source, the file source (`.gz`) and the cache read-back all count decoded bytes with it.
+source, the file source (`.gz`) and the cache read-back all count decoded bytes with it;
+`read_bounded` is the whole read of a streamed httpx response.
 """
 
 from __future__ import annotations
 
 import zlib
 
+import httpx
+
 from apiq.errors import SpecInvalid, SpecTooLarge
 
-__all__ = ["ACCEPTED_ENCODINGS", "BoundedDecoder", "gunzip_bounded", "single_encoding"]
+__all__ = [
+    "ACCEPTED_ENCODINGS",
+    "BoundedDecoder",
+    "gunzip_bounded",
+    "read_bounded",
+    "single_encoding",
+]
 
 ACCEPTED_ENCODINGS = frozenset({"gzip", "x-gzip", "deflate"})
 """Content-Encoding values a body may carry (one layer at most; identity is no layer)."""
@@ -64,14 +73,11 @@ class BoundedDecoder:
         """Decoded bytes produced so far."""
         self._chunks: list[bytes] = []
         self._started = False
-        self._inflater = self._new_inflater()
-
-    def _new_inflater(self) -> zlib._Decompress | None:
-        if self.encoding is None:
-            return None
-        if self.encoding == "deflate":
-            return zlib.decompressobj(_ZLIB_WBITS)
-        return zlib.decompressobj(_GZIP_WBITS)
+        # deflate: the first bytes, held until the 2-byte zlib header can be judged.
+        self._head = b""
+        self._inflater: zlib._Decompress | None = None
+        if encoding is not None and encoding != "deflate":
+            self._inflater = zlib.decompressobj(_GZIP_WBITS)
 
     def _count(self, data: bytes) -> None:
         self.total += len(data)
@@ -93,23 +99,26 @@ class BoundedDecoder:
             SpecTooLarge: the decoded bytes exceed the limit.
             SpecInvalid: the bytes are not valid gzip/deflate data.
         """
-        if self._inflater is None:
+        if self.encoding is None:
             self._count(chunk)
             return
+        self._started = True
+        if self._inflater is None:
+            # RFC 9110 deflate is zlib-wrapped, but some servers send raw deflate: judge the
+            # header once two bytes are in, however the body was cut into chunks.
+            chunk, self._head = self._head + chunk, b""
+            if len(chunk) < 2:
+                self._head = chunk
+                return
+            wbits = _ZLIB_WBITS if _is_zlib_header(chunk) else _RAW_DEFLATE_WBITS
+            self._inflater = zlib.decompressobj(wbits)
         try:
             self._inflate(chunk)
         except zlib.error as exc:
-            if self.encoding == "deflate" and not self._started:
-                # Some servers send raw deflate without the zlib wrapper RFC 9110 asks for.
-                self._inflater = zlib.decompressobj(_RAW_DEFLATE_WBITS)
-                self._started = True
-                self.feed(chunk)
-                return
             raise SpecInvalid(
                 f"{self.source}: the body is not valid {self.encoding} data ({exc})",
                 source=self.source,
             ) from None
-        self._started = True
 
     def _inflate(self, data: bytes) -> None:
         while self._inflater is not None:
@@ -137,13 +146,22 @@ class BoundedDecoder:
         Raises:
             SpecInvalid: the compressed stream was cut short.
         """
-        if self._inflater is not None and self._started and not self._inflater.eof:
+        if self._started and (self._inflater is None or not self._inflater.eof):
             raise SpecInvalid(
                 f"{self.source}: the {self.encoding} body ends before its compressed stream "
                 "does (truncated download?)",
                 source=self.source,
             )
         return b"".join(self._chunks)
+
+
+def _is_zlib_header(data: bytes) -> bool:
+    """Whether `data` starts with a zlib header (RFC 1950) that zlib would accept.
+
+    Deflate method, window <= 32 KiB, no preset dictionary, header checksum right.
+    """
+    cmf, flg = data[0], data[1]
+    return cmf & 0x0F == 8 and cmf >> 4 <= 7 and not flg & 0x20 and (cmf << 8 | flg) % 31 == 0
 
 
 def gunzip_bounded(data: bytes, *, limit: int, source: str) -> bytes:
@@ -155,4 +173,21 @@ def gunzip_bounded(data: bytes, *, limit: int, source: str) -> bytes:
     """
     decoder = BoundedDecoder("gzip", limit=limit, source=source)
     decoder.feed(data)
+    return decoder.finish()
+
+
+async def read_bounded(response: httpx.Response, *, limit: int, source: str) -> bytes:
+    """The decoded body of a streamed response, refusing more than `limit` decoded bytes.
+
+    Reads `aiter_raw`, not `aiter_bytes`: httpx inflates a whole network chunk in one call
+    (a 64 KiB chunk of a gzip bomb becomes 64 MiB); `BoundedDecoder` stops at the budget.
+
+    Raises:
+        SpecTooLarge: the decoded body exceeds `limit`.
+        SpecInvalid: stacked, unsupported or corrupt Content-Encoding.
+    """
+    encoding = single_encoding(response.headers.get_list("content-encoding"), source=source)
+    decoder = BoundedDecoder(encoding, limit=limit, source=source)
+    async for chunk in response.aiter_raw():
+        decoder.feed(chunk)
     return decoder.finish()

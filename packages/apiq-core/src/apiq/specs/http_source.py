@@ -20,7 +20,7 @@ from apiq.egress import send_following_redirects
 from apiq.egress.policy import display_url
 from apiq.errors import ApiqError, SpecInvalid, SpecTooLarge, SpecUnreachable
 from apiq.models import FetchedSpec
-from apiq.specs.content_encoding import BoundedDecoder, single_encoding
+from apiq.specs.content_encoding import read_bounded
 
 __all__ = ["HttpSpecSource", "media_type_of"]
 
@@ -86,7 +86,7 @@ class HttpSpecSource:
         started = time.monotonic()
         try:
             with anyio.fail_after(timeout):
-                return await self._fetch(ref, etag)
+                return await self._fetch(ref, etag, shown)
         except ApiqError:
             raise
         except (TimeoutError, httpx.TimeoutException):
@@ -109,21 +109,22 @@ class HttpSpecSource:
                 source=shown,
             ) from None
 
-    async def _fetch(self, ref: str, etag: str | None) -> FetchedSpec:
+    async def _fetch(self, ref: str, etag: str | None, shown: str) -> FetchedSpec:
         headers = {"Accept": _ACCEPT, "Accept-Encoding": "gzip, deflate"}
         if etag:
             headers["If-None-Match"] = etag
         request = self._client.build_request("GET", ref, headers=headers)
         response = await send_following_redirects(self._client, request, stream=True)
         try:
-            return await self._read(ref, response, etag)
+            return await self._read(ref, response, etag, shown)
         finally:
             # Shielded so that a deadline that fires mid-body still closes the connection.
             with anyio.CancelScope(shield=True):
                 await response.aclose()
 
-    async def _read(self, ref: str, response: httpx.Response, etag: str | None) -> FetchedSpec:
-        shown = display_url(ref)
+    async def _read(
+        self, ref: str, response: httpx.Response, etag: str | None, shown: str
+    ) -> FetchedSpec:
         status = response.status_code
         if status == 304:
             if etag is None:
@@ -143,7 +144,6 @@ class HttpSpecSource:
                 status_code=status,
             )
         media_type = media_type_of(response.headers.get("content-type"), source=shown)
-        encoding = single_encoding(response.headers.get_list("content-encoding"), source=shown)
         limit = self._limits.max_bytes
         declared = response.headers.get("content-length", "").strip()
         if declared.isdigit() and int(declared) > limit:
@@ -154,12 +154,7 @@ class HttpSpecSource:
                 limit=limit,
                 size=int(declared),
             )
-        decoder = BoundedDecoder(encoding, limit=limit, source=shown)
-        # aiter_raw, not aiter_bytes: httpx inflates a whole network chunk in one call (a
-        # 64 KiB chunk of a gzip bomb becomes 64 MiB); BoundedDecoder stops at the budget.
-        async for chunk in response.aiter_raw():
-            decoder.feed(chunk)
-        content = decoder.finish()
+        content = await read_bounded(response, limit=limit, source=shown)
         if media_type is None and _looks_like_html(content):
             raise SpecInvalid(f"{shown}: {_HTML_PAGE}", source=shown)
         return FetchedSpec(

@@ -27,7 +27,7 @@ import functools
 import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 from urllib.parse import urlsplit
 
 import anyio.to_thread
@@ -50,10 +50,11 @@ _DEFAULT_SETTINGS = CacheSettings()
 _DEFAULT_LIMITS = SpecLimits()
 
 _THREAD_THRESHOLD = 1024 * 1024
-"""Documents larger than this are decoded and parsed in a worker thread, so the event loop
-keeps serving other requests meanwhile; smaller ones are faster inline."""
+"""Documents larger than this are decoded, parsed and compressed in a worker thread, so the
+event loop keeps serving other requests meanwhile; smaller ones are faster inline."""
 _LOCAL_SCHEMES = frozenset({"file"})
 _CAUSE_FIELDS = ("status_code", "limit", "size", "pointer", "ref", "address")
+_T = TypeVar("_T")
 
 
 def scheme_of(ref: str) -> str:
@@ -119,7 +120,9 @@ class SpecIngestor:
             try:
                 catalog = await self.catalog_of(cached, name=name)
             except SpecError as exc:
-                await self._record(principal, "spec.cache.unusable", url, "warning", _cause(exc))
+                await self._record(
+                    principal, "spec.cache.unusable", url, "warning", _cause(exc, url)
+                )
                 cached = None
             else:
                 await self._record(
@@ -151,10 +154,7 @@ class SpecIngestor:
                 else self._limits.max_bytes
             )
             call = functools.partial(self._unpack_and_parse, entry, budget, name)
-            if entry.size_bytes > _THREAD_THRESHOLD:
-                catalog = await anyio.to_thread.run_sync(call)
-            else:
-                catalog = call()
+            catalog = await _off_loop_if_large(entry.size_bytes, call)
             if memoize:
                 self._memo[key] = catalog
         return catalog
@@ -215,25 +215,30 @@ class SpecIngestor:
                 return await self.catalog_of(renewed, name=name)
             except SpecError as exc:
                 # The server vouched for a copy we can no longer read: fetch it whole.
-                await self._record(principal, "spec.cache.unusable", url, "warning", _cause(exc))
+                await self._record(
+                    principal, "spec.cache.unusable", url, "warning", _cause(exc, url)
+                )
                 await self._cache.purge(url)
                 return await self._fetch(principal, url, scheme, None, name, now)
+        size = len(fetched.content)
         started = time.perf_counter()
         try:
-            if len(fetched.content) > _THREAD_THRESHOLD:
-                catalog = await anyio.to_thread.run_sync(
-                    self._parse_now, fetched.content, url, fetched.media_type, name
-                )
-            else:
-                catalog = self._parse_now(fetched.content, url, fetched.media_type, name)
+            parse = functools.partial(
+                self._parse_now, fetched.content, url, fetched.media_type, name
+            )
+            catalog = await _off_loop_if_large(size, parse)
         except SpecError as exc:
             return await self._fall_back(principal, url, cached, exc, "spec.parse", name, now)
         parse_ms = round((time.perf_counter() - started) * 1000, 1)
-        entry = pack_spec(fetched, fetched_at=fetched_at)
+        entry = await _off_loop_if_large(
+            size, functools.partial(pack_spec, fetched, fetched_at=fetched_at)
+        )
         try:
             await self._cache.put(entry)
         except SpecTooLarge as exc:
-            await self._record(principal, "spec.cache.store_refused", url, "warning", _cause(exc))
+            await self._record(
+                principal, "spec.cache.store_refused", url, "warning", _cause(exc, url)
+            )
         else:
             facts = self._entry_facts(entry, now) | {"parse_ms": parse_ms}
             await self._record(principal, "spec.cache.stored", url, "ok", facts)
@@ -308,11 +313,23 @@ class SpecIngestor:
         }
 
 
-def _cause(exc: ApiqError, url: str | None = None) -> dict[str, Any]:
-    """The full cause of an error for the audit log, with the URL's secrets removed."""
+async def _off_loop_if_large(size: int, call: Callable[[], _T]) -> _T:
+    """`call()` in a worker thread for documents over `_THREAD_THRESHOLD`, else inline."""
+    if size > _THREAD_THRESHOLD:
+        return await anyio.to_thread.run_sync(call)
+    return call()
+
+
+def _cause(exc: ApiqError, url: str) -> dict[str, Any]:
+    """The full cause of an error for the audit log, with the URL's secrets removed.
+
+    In-tree sources and caches already name URLs by `display_url`; this also covers a
+    third-party adapter that puts the raw reference in its message.
+    """
     message = str(exc)
-    if url is not None and url != display_url(url):
-        message = message.replace(url, display_url(url))
+    shown = display_url(url)
+    if url != shown:
+        message = message.replace(url, shown)
     cause: dict[str, Any] = {"error": type(exc).__name__, "message": message}
     for field in _CAUSE_FIELDS:
         value = getattr(exc, field, None)

@@ -17,15 +17,15 @@ Entries are dated from the wall clock, so an adapter may keep its own notion of 
 
 from __future__ import annotations
 
-import gzip
 import hashlib
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from apiq.config import CacheSettings
 from apiq.errors import MissingDependencyError, SpecTooLarge
-from apiq.models import AuditEvent, AuditQuery, CachedSpec, Outcome, new_reference_id
+from apiq.models import AuditEvent, AuditQuery, CachedSpec, FetchedSpec, Outcome, new_reference_id
 from apiq.ports import AuditSink, SpecCache
+from apiq.specs.cache import pack_spec
 
 try:
     import pytest
@@ -47,16 +47,9 @@ def make_cached_spec(
     etag: str | None = '"v1"',
     media_type: str | None = "application/json",
 ) -> CachedSpec:
-    """A cache entry for `content`, fetched `age_s` seconds ago by the wall clock."""
-    return CachedSpec(
-        url=url,
-        compressed=gzip.compress(content, mtime=0),
-        size_bytes=len(content),
-        digest=hashlib.sha256(content).hexdigest(),
-        fetched_at=datetime.now(UTC) - timedelta(seconds=age_s),
-        media_type=media_type,
-        etag=etag,
-    )
+    """A cache entry for `content` (as `pack_spec` makes it), fetched `age_s` seconds ago."""
+    fetched = FetchedSpec(url=url, content=content, media_type=media_type, etag=etag)
+    return pack_spec(fetched, fetched_at=datetime.now(UTC) - timedelta(seconds=age_s))
 
 
 class SpecCacheContract:
