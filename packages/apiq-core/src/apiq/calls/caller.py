@@ -32,7 +32,7 @@ from apiq.calls.retry import (
 from apiq.egress import send_following_redirects
 from apiq.egress.policy import display_url
 from apiq.errors import ExecutionError, SpecInvalid, SpecTooLarge
-from apiq.specs.content_encoding import BoundedDecoder, single_encoding
+from apiq.specs.content_encoding import read_bounded
 
 __all__ = ["AttemptRecord", "CallResult", "Caller"]
 
@@ -240,11 +240,7 @@ async def _read_capped(response: httpx.Response, limit: int, request: PreparedRe
     """
     where = f"{request.method} {display_url(request.url)}"
     try:
-        encoding = single_encoding(response.headers.get_list("content-encoding"), source=where)
-        decoder = BoundedDecoder(encoding, limit=limit, source=where)
-        async for chunk in response.aiter_raw():
-            decoder.feed(chunk)
-        return decoder.finish()
+        return await read_bounded(response, limit=limit, source=where)
     except SpecTooLarge:
         raise ExecutionError(
             f"{where}: the response body exceeds the {limit}-byte limit (max_response_bytes) "
