@@ -29,6 +29,8 @@ EXPECTED = {
     "MemorySecretStore",
     "MemorySpecCache",
     "MissingDependencyError",
+    "OAuthReconnectRequired",
+    "OAuthTokenError",
     "Operation",
     "OperationNotFound",
     "Parameter",

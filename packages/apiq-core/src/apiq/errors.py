@@ -15,8 +15,10 @@ ApiqError
 ├── PlanningError
 ├── PolicyViolation
 │   ├── EgressDenied
-│   └── ConfirmationRequired
+│   ├── ConfirmationRequired
+│   └── OAuthReconnectRequired
 ├── ExecutionError
+│   └── OAuthTokenError
 └── MissingDependencyError
 ```
 
@@ -36,6 +38,8 @@ __all__ = [
     "ExternalRefRefused",
     "InvalidArguments",
     "MissingDependencyError",
+    "OAuthReconnectRequired",
+    "OAuthTokenError",
     "OperationNotFound",
     "PlanningError",
     "PolicyViolation",
@@ -212,6 +216,39 @@ class ExecutionError(ApiqError):
     def __init__(self, message: str, *, operation_id: str | None = None) -> None:
         super().__init__(message)
         self.operation_id = operation_id
+
+
+class OAuthTokenError(ExecutionError):
+    """The token or revocation endpoint failed: unreachable, an OAuth error, or junk.
+
+    `error` is the RFC 6749 §5.2 code (`invalid_client`, `invalid_scope`, ...) or None when
+    the endpoint did not answer with one.
+    """
+
+    summary = "OAuth token request failed"
+
+    def __init__(
+        self, message: str, *, error: str | None = None, status_code: int | None = None
+    ) -> None:
+        super().__init__(message)
+        self.error = error
+        self.status_code = status_code
+
+
+class OAuthReconnectRequired(PolicyViolation):
+    """The grant is gone (`invalid_grant`, revoked, never connected): the user must reconnect.
+
+    Stored tokens of the connection have been deleted when this is raised from a refresh.
+    """
+
+    summary = "OAuth connection must be reconnected"
+
+    def __init__(self, message: str, *, connection_id: str, scheme: str, error: str | None) -> None:
+        super().__init__(message)
+        self.connection_id = connection_id
+        self.scheme = scheme
+        self.error = error
+        """The OAuth error code behind it (`invalid_grant`), or None when nothing is stored."""
 
 
 class MissingDependencyError(ApiqError, ImportError):

@@ -4,8 +4,9 @@ A `Connection` is a catalog, the chosen server (`ServerChoice` resolves the base
 variables), auth configuration per security scheme and an owner. Configuration holds secret
 *names*; the values live in the `SecretStore`. `default_auth_kinds` tells a UI or CLI what to
 ask for; `attach_credentials` adds the credentials of the first satisfiable security
-alternative to a `PreparedRequest`, only for the connection's own host. OAuth 2.0 flows build
-on these and live beside them.
+alternative to a `PreparedRequest`, only for the connection's own host. `OAuthClient` runs
+OAuth 2.0 (authorization code with PKCE and state, client credentials, single-flight refresh
+with rotated refresh tokens, revocation), keeping tokens in the same SecretStore.
 """
 
 from __future__ import annotations
@@ -21,6 +22,9 @@ from apiq.connections.model import (
     absolute_http_url,
     secret_name,
 )
+from apiq.connections.oauth import OAuthClient
+from apiq.connections.oauth_config import OAuthConfig, PendingAuthorization
+from apiq.errors import OAuthReconnectRequired, OAuthTokenError
 
 __all__ = [
     "ApiKeyAuth",
@@ -29,6 +33,11 @@ __all__ = [
     "BasicAuth",
     "BearerAuth",
     "Connection",
+    "OAuthClient",
+    "OAuthConfig",
+    "OAuthReconnectRequired",
+    "OAuthTokenError",
+    "PendingAuthorization",
     "ServerChoice",
     "absolute_http_url",
     "attach_credentials",
