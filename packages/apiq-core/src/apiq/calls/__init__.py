@@ -18,6 +18,7 @@ from __future__ import annotations
 from apiq.calls.bodies import FilePart
 from apiq.calls.build import PreparedRequest, build_request
 from apiq.calls.caller import AttemptRecord, Caller, CallResult
+from apiq.calls.rate_limit import RateLimiter
 from apiq.calls.retry import CallPolicy
 from apiq.calls.validate import validate_arguments
 
@@ -28,6 +29,7 @@ __all__ = [
     "Caller",
     "FilePart",
     "PreparedRequest",
+    "RateLimiter",
     "build_request",
     "validate_arguments",
 ]

@@ -24,6 +24,11 @@ from apiq.connections.model import (
 )
 from apiq.connections.oauth import OAuthClient
 from apiq.connections.oauth_config import OAuthConfig, PendingAuthorization
+from apiq.connections.oidc import (
+    OpenIdConfiguration,
+    discover_openid_configuration,
+    oauth_config_from_discovery,
+)
 from apiq.errors import OAuthReconnectRequired, OAuthTokenError
 
 __all__ = [
@@ -37,10 +42,13 @@ __all__ = [
     "OAuthConfig",
     "OAuthReconnectRequired",
     "OAuthTokenError",
+    "OpenIdConfiguration",
     "PendingAuthorization",
     "ServerChoice",
     "absolute_http_url",
     "attach_credentials",
     "default_auth_kinds",
+    "discover_openid_configuration",
+    "oauth_config_from_discovery",
     "secret_name",
 ]
