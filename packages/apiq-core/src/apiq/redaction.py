@@ -12,16 +12,24 @@ import base64
 import hashlib
 import hmac
 import json
+import logging
 import re
 import threading
-from collections.abc import Mapping
+import weakref
+from collections.abc import Iterable, Mapping
 from typing import Final
 from urllib.parse import quote, quote_plus, unquote_plus, urlsplit, urlunsplit
 
 from apiq.egress.policy import display_url
 from apiq.errors import ConfigurationError
 
-__all__ = ["MIN_SECRET_LENGTH", "SENSITIVE_NAMES", "Redactor"]
+__all__ = [
+    "MIN_SECRET_LENGTH",
+    "SENSITIVE_NAMES",
+    "RedactingLogFilter",
+    "Redactor",
+    "mask_logs",
+]
 
 MIN_SECRET_LENGTH: Final = 4
 """Secrets shorter than this many bytes are not masked in free text.
@@ -105,6 +113,7 @@ class Redactor:
         self._key = hmac_key
         self._lock = threading.Lock()
         self._markers: dict[bytes, str] = {}
+        self._known: set[bytes] = set()  # secrets registered: every call re-registers its key
         self._state: _State = (_NEVER, {}, _NEVER_BYTES, {})
 
     def fingerprint(self, secret: str | bytes) -> str:
@@ -128,8 +137,11 @@ class Redactor:
         raw = secret.encode("utf-8", "surrogatepass") if isinstance(secret, str) else secret
         if len(raw) < MIN_SECRET_LENGTH:
             return False
+        if raw in self._known:
+            return True  # already masked: skip rebuilding every pattern on each call
         marker = self.marker(raw)
         with self._lock:
+            self._known.add(raw)
             for form in _forms(raw):
                 if len(form) >= MIN_SECRET_LENGTH:
                     self._markers.setdefault(form, marker)
@@ -242,3 +254,36 @@ class Redactor:
         except Exception:  # a broken __str__ must not hide the original error
             return f"<{type(exc).__name__}: unprintable>"
         return self.mask_text(text)
+
+
+class RedactingLogFilter(logging.Filter):
+    """Masks a Redactor's secrets in the records of one logger; inert once it is gone."""
+
+    def __init__(self, redactor: Redactor) -> None:
+        super().__init__()
+        self.redactor = weakref.ref(redactor)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        redactor = self.redactor()
+        if redactor is not None:
+            try:
+                message = record.getMessage()
+            except Exception:  # a broken record is logging's problem, not a leak
+                return True
+            record.msg, record.args = redactor.mask_text(message), ()
+        return True
+
+
+def mask_logs(redactor: Redactor, logger_names: Iterable[str]) -> None:
+    """Mask `redactor`'s secrets in every record of these loggers (once per redactor)."""
+    for name in logger_names:
+        logger = logging.getLogger(name)
+        for old in list(logger.filters):
+            if isinstance(old, RedactingLogFilter):
+                found = old.redactor()
+                if found is redactor:
+                    break
+                if found is None:
+                    logger.removeFilter(old)
+        else:
+            logger.addFilter(RedactingLogFilter(redactor))

@@ -9,8 +9,10 @@
   retried only with an Idempotency-Key, a per-host circuit breaker. Upstream 4xx/5xx are
   results (`CallResult`), not exceptions.
 
-Attaching credentials, redaction of results and per-attempt audit events join with
-connections (the credentials issue).
+`Outbound.call` is the one path for an API call through a connection: build, attach
+credentials (OAuth included), audit `call.started` before sending (no audit, no call), pace
+with a `RateLimiter`, send, audit every attempt with the path template and credential
+fingerprints only, and mask the result.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from __future__ import annotations
 from apiq.calls.bodies import FilePart
 from apiq.calls.build import PreparedRequest, build_request
 from apiq.calls.caller import AttemptRecord, Caller, CallResult
+from apiq.calls.outbound import Outbound
 from apiq.calls.rate_limit import RateLimiter
 from apiq.calls.retry import CallPolicy
 from apiq.calls.validate import validate_arguments
@@ -28,6 +31,7 @@ __all__ = [
     "CallResult",
     "Caller",
     "FilePart",
+    "Outbound",
     "PreparedRequest",
     "RateLimiter",
     "build_request",

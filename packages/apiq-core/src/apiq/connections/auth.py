@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from apiq.ports import SecretStore
     from apiq.redaction import Redactor
 
-__all__ = ["AuthKind", "attach_credentials", "default_auth_kinds"]
+__all__ = ["AuthKind", "attach_credentials", "chosen_schemes", "default_auth_kinds", "origin"]
 
 _DEFAULT_PORTS: Final = {"http": 80, "https": 443}
 # Header names and cookie values must stay one token; a secret is refused, not repaired.
@@ -70,14 +70,18 @@ def default_auth_kinds(catalog: Catalog) -> Mapping[str, AuthKind]:
     return {name: _kind(scheme) for name, scheme in catalog.security_schemes.items()}
 
 
-def _origin(url: str) -> tuple[str, str, int]:
+def origin(url: str) -> tuple[str, str, int]:
+    """(scheme, host, port) of `url`, lower-cased, default ports filled in."""
     parts = urlsplit(url)
     scheme = parts.scheme.lower()
     return scheme, (parts.hostname or "").lower(), parts.port or _DEFAULT_PORTS.get(scheme, 0)
 
 
-def _choose(connection: Connection, catalog: Catalog, operation_id: str) -> tuple[str, ...] | None:
-    """Scheme names of the first satisfiable alternative; () for no auth; None if none."""
+def chosen_schemes(
+    connection: Connection, catalog: Catalog, operation_id: str
+) -> tuple[str, ...] | None:
+    """Scheme names of the first alternative the connection satisfies; () for no auth; None
+    when it satisfies none. `attach_credentials` attaches exactly these."""
     operation = catalog.operation(operation_id)
     alternatives = operation.security if operation.security is not None else catalog.security
     if not alternatives:
@@ -209,7 +213,7 @@ async def attach_credentials(
             f"connection {connection.id!r} is for API {connection.catalog!r}, not "
             f"{catalog.name!r}; use that API's connection"
         )
-    chosen = _choose(connection, catalog, operation_id)
+    chosen = chosen_schemes(connection, catalog, operation_id)
     if chosen is None:
         raise _unsatisfied(connection, catalog, operation_id)
     if not chosen:
@@ -219,8 +223,8 @@ async def attach_credentials(
             f"connection {connection.id!r} belongs to another principal; "
             f"{principal.id!r} cannot use its credentials"
         )
-    if _origin(request.url) != _origin(connection.base_url):
-        target = "{}://{}:{}".format(*_origin(request.url))
+    if origin(request.url) != origin(connection.base_url):
+        target = "{}://{}:{}".format(*origin(request.url))
         raise PolicyViolation(
             f"{catalog.name}.{operation_id}: refusing to attach credentials of connection "
             f"{connection.id!r} to {target}; they attach only to {connection.base_url!r}"
