@@ -46,12 +46,19 @@ def respond(
 ) -> None:
     """Write a complete response with Content-Length unless the headers set their own.
 
+    A handler that will close the connection afterwards (`close_connection` set before the
+    call) announces it with `Connection: close`.
+
     1xx, 204 and 304 responses have no body (RFC 9110 §6.4.1): neither Content-Length nor
     `body` is sent for them unless the headers name a length explicitly.
     """
     no_body = status in (204, 304) or 100 <= status < 200
     handler.send_response(status)
     merged = ({} if no_body else {"Content-Length": str(len(body))}) | (headers or {})
+    if handler.close_connection:
+        # Say so: a client that is not told reuses the connection and can race the close
+        # ("Server disconnected without sending a response").
+        merged.setdefault("Connection", "close")
     for name, value in merged.items():
         handler.send_header(name, value)
     handler.end_headers()
