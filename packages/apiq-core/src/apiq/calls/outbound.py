@@ -137,30 +137,37 @@ class Outbound:
         base = self._base_detail(connection, attached)
         await self._record(principal, "call.started", connection, base, must=True)
         if schemes:
-            detail = {
-                **base,
-                "schemes": list(schemes),
-                "fingerprints": self._prints(request, attached),
-            }
-            await self._record(principal, "call.credential_use", connection, detail, must=True)
+            await self._record_credential_use(
+                principal, connection, base, schemes, request, attached
+            )
         result = await self._send(principal, connection, attached, base, idempotency_key, carriers)
         if token is not None and result.status_code == 401:
             # One refresh after a 401, then the API's second answer stands.
             attached, _, token = await self._attach_oauth(
                 principal, connection, request, schemes[0], rejected=token
             )
-            detail = {
-                **base,
-                "schemes": list(schemes),
-                "fingerprints": self._prints(request, attached),
-            }
-            await self._record(principal, "call.credential_use", connection, detail, must=True)
+            await self._record_credential_use(
+                principal, connection, base, schemes, request, attached
+            )
             result = await self._send(
                 principal, connection, attached, base, idempotency_key, carriers
             )
         return replace(
             result, headers=self._mask_headers(result), body=self._redactor.mask(result.body)
         )
+
+    async def _record_credential_use(
+        self,
+        principal: Principal,
+        connection: Connection,
+        base: dict[str, JsonValue],
+        schemes: tuple[str, ...],
+        request: PreparedRequest,
+        attached: PreparedRequest,
+    ) -> None:
+        """Which schemes were used, each credential only as a keyed HMAC; must be recorded."""
+        detail = {**base, "schemes": list(schemes), "fingerprints": self._prints(request, attached)}
+        await self._record(principal, "call.credential_use", connection, detail, must=True)
 
     def _mask_headers(self, result: CallResult) -> tuple[tuple[str, str], ...]:
         masked: list[tuple[str, str]] = []
