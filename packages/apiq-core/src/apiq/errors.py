@@ -8,11 +8,15 @@ ApiqError
 │   ├── SpecTooLarge
 │   ├── SpecInvalid
 │   ├── ExternalRefRefused
-│   └── OperationNotFound
+│   ├── OperationNotFound
+│   └── ArazzoInvalid
 ├── SecretNotFound
 ├── SecretUnreadable
 ├── InvalidArguments
 ├── PlanningError
+├── WorkflowError
+│   ├── ExpressionError
+│   └── PlanInvalid
 ├── PolicyViolation
 │   ├── EgressDenied
 │   ├── ConfirmationRequired
@@ -31,16 +35,19 @@ from __future__ import annotations
 
 __all__ = [
     "ApiqError",
+    "ArazzoInvalid",
     "ConfigurationError",
     "ConfirmationRequired",
     "EgressDenied",
     "ExecutionError",
+    "ExpressionError",
     "ExternalRefRefused",
     "InvalidArguments",
     "MissingDependencyError",
     "OAuthReconnectRequired",
     "OAuthTokenError",
     "OperationNotFound",
+    "PlanInvalid",
     "PlanningError",
     "PolicyViolation",
     "SecretNotFound",
@@ -49,6 +56,7 @@ __all__ = [
     "SpecInvalid",
     "SpecTooLarge",
     "SpecUnreachable",
+    "WorkflowError",
 ]
 
 
@@ -141,6 +149,24 @@ class OperationNotFound(SpecError):
         self.operation_id = operation_id
 
 
+class ArazzoInvalid(SpecError):
+    """An Arazzo document is unreadable, breaks the Arazzo 1.0 schema, or cannot become plans.
+
+    Plans cannot hold a step that calls another workflow, an Arazzo source, or `dependsOn`.
+    """
+
+    summary = "Arazzo document invalid"
+
+    def __init__(
+        self, message: str, *, source: str, path: str | None = None, errors: tuple[str, ...] = ()
+    ) -> None:
+        super().__init__(message, source=source)
+        self.path = path
+        """JSON path (`$.workflows[0].steps[1]`) of the first problem, when known."""
+        self.errors = errors or (message,)
+        """Every problem found (capped), each starting with its JSON path."""
+
+
 class SecretNotFound(ApiqError):
     """No secret is stored under the requested owner and name."""
 
@@ -182,6 +208,43 @@ class PlanningError(ApiqError):
     """A request could not be turned into a valid plan."""
 
     summary = "Could not plan the request"
+
+
+class WorkflowError(ApiqError):
+    """A workflow cannot be run as written: a bad criterion, an unsupported feature, a bound hit.
+
+    `step_id` and `field` say where, when known; the executor fills them in when the code
+    that raised did not know them.
+    """
+
+    summary = "Invalid workflow"
+
+    def __init__(
+        self, message: str, *, step_id: str | None = None, field: str | None = None
+    ) -> None:
+        super().__init__(message)
+        self.step_id = step_id
+        """Id of the step the error is about; None for the workflow itself or when unknown."""
+        self.field = field
+        """Where in the step or workflow: `parameters[0].value`, `successCriteria[1]`, ..."""
+
+
+class ExpressionError(WorkflowError):
+    """A runtime expression is malformed, unsupported, or names a value that is not there."""
+
+    summary = "Invalid workflow expression"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        expression: str,
+        step_id: str | None = None,
+        field: str | None = None,
+    ) -> None:
+        super().__init__(message, step_id=step_id, field=field)
+        self.expression = expression
+        """The expression (or JSONPath query) as written, truncated when very long."""
 
 
 class PolicyViolation(ApiqError):
@@ -255,3 +318,19 @@ class MissingDependencyError(ApiqError, ImportError):
     """An optional backend was used without its extra installed."""
 
     summary = "Missing optional dependency"
+
+
+class PlanInvalid(WorkflowError):
+    """A plan does not validate against its connections' catalogs; `problems` lists why."""
+
+    summary = "Invalid plan"
+
+    def __init__(self, message: str, *, problems: tuple[WorkflowError, ...]) -> None:
+        first = problems[0] if problems else None
+        super().__init__(
+            message,
+            step_id=first.step_id if first else None,
+            field=first.field if first else None,
+        )
+        self.problems = problems
+        """Every problem found, each naming its step and field."""

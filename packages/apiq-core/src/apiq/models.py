@@ -1,8 +1,7 @@
 """Value objects that cross the ports: principals, audit events, fetched and cached specs.
 
-The catalog's own model lives in `apiq.catalog.models`; plans and executions are declared
-here in their smallest form so the ports can name them, and grow with the issues that
-implement planning and execution.
+The catalog's own model lives in `apiq.catalog.models` and plans (workflows) in
+`apiq.workflows`; executions are reported here as events and states.
 """
 
 from __future__ import annotations
@@ -20,8 +19,6 @@ __all__ = [
     "ExecutionEvent",
     "ExecutionState",
     "FetchedSpec",
-    "Plan",
-    "PlanStep",
     "Principal",
     "SpecCacheEntry",
     "new_reference_id",
@@ -130,25 +127,6 @@ class SpecCacheEntry:
 
 
 @dataclass(frozen=True, slots=True)
-class PlanStep:
-    """One call of a plan: an operation of a catalog and its arguments."""
-
-    step_id: str
-    operation_id: str
-    arguments: Mapping[str, JsonValue] = field(default_factory=dict)
-    rationale: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class Plan:
-    """An ordered, reviewable sequence of steps (a workflow in its smallest form)."""
-
-    request: str
-    steps: tuple[PlanStep, ...] = ()
-    confidence: float = 0.0
-
-
-@dataclass(frozen=True, slots=True)
 class ExecutionEvent:
     """Something that happened while a plan ran (started, step finished, ...)."""
 
@@ -165,4 +143,10 @@ class ExecutionState:
 
     execution_id: str
     status: Literal["pending", "running", "succeeded", "failed", "cancelled"]
-    results: Mapping[str, JsonValue] = field(default_factory=dict)
+    steps: Mapping[str, JsonValue] = field(default_factory=dict)
+    """Step id -> {status, runs, attempts, request {method, url, status, duration_ms},
+    outputs, error}; URLs and values have secrets masked."""
+    outputs: Mapping[str, JsonValue] = field(default_factory=dict)
+    """The workflow's outputs once it succeeded."""
+    error: str | None = None
+    plan_digest: str = ""

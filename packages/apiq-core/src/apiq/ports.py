@@ -7,8 +7,8 @@ heavier backends live in `apiq_adapters`.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
-from typing import TYPE_CHECKING, Protocol
+from collections.abc import AsyncIterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from apiq.catalog import Catalog
@@ -19,10 +19,10 @@ if TYPE_CHECKING:
         ExecutionEvent,
         ExecutionState,
         FetchedSpec,
-        Plan,
         Principal,
         SpecCacheEntry,
     )
+    from apiq.workflows.model import Plan
 
 __all__ = ["AuditSink", "Executor", "Planner", "SecretStore", "SpecCache", "SpecSource"]
 
@@ -90,8 +90,21 @@ class Planner(Protocol):
 class Executor(Protocol):
     """Runs approved plans and reports what happens."""
 
-    async def start(self, principal: Principal, plan: Plan) -> str:
-        """Start `plan`; returns the execution id once the execution is recorded."""
+    async def start(
+        self,
+        principal: Principal,
+        plan: Plan,
+        *,
+        inputs: Mapping[str, Any] | None = None,
+        approval: str | None = None,
+    ) -> str:
+        """Start `plan` with `inputs`; returns the execution id once it is recorded.
+
+        Raises:
+            ConfirmationRequired: The plan changes state and `approval` is not a valid,
+                unused token for this principal, plan and inputs. Nothing was sent.
+            WorkflowError: The plan does not validate against the connections' catalogs.
+        """
         ...
 
     def events(self, principal: Principal, execution_id: str) -> AsyncIterator[ExecutionEvent]:

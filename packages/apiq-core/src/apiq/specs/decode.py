@@ -20,7 +20,7 @@ from apiq.config import SpecLimits
 from apiq.errors import SpecInvalid
 from apiq.specs.refs import escape_token
 
-__all__ = ["decode_document"]
+__all__ = ["decode_data", "decode_document"]
 
 _UTF8_BOM = b"\xef\xbb\xbf"
 _WHITESPACE = b" \t\r\n"
@@ -275,3 +275,25 @@ def decode_document(
         f"page served instead of the spec?); {WHAT_TO_DO}",
         source=source,
     )
+
+
+def decode_data(
+    content: bytes,
+    *,
+    source: str,
+    limits: SpecLimits = SpecLimits(),  # noqa: B008 - frozen value object, safe as a default
+) -> Any:
+    """Any JSON or YAML document as plain data, as strict and bounded as `decode_document`.
+
+    For untrusted documents that are not OpenAPI (Arazzo workflows): a first non-space byte
+    `{` means JSON, anything else YAML.
+
+    Raises:
+        SpecInvalid: Not UTF-8, not strict JSON or safe YAML, or breaks a bound.
+    """
+    from apiq.specs.yaml_decode import YamlBuilder
+
+    body, text = _text(content, source)
+    if body.lstrip(_WHITESPACE)[:1] == b"{":
+        return _decode_json(text, body, source, limits)
+    return YamlBuilder(source, limits).build(body)

@@ -1,0 +1,73 @@
+"""What every executor checks before a plan may start, in one place.
+
+`admit` resolves each connection the plan names for the principal (their own only),
+validates the plan against those catalogs and the inputs against the workflow's input
+schema, and redeems the approval when any step changes state. It sends nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
+
+from apiq.execution.approval import changing_steps
+from apiq.workflows.checks import check_inputs, check_plan
+
+if TYPE_CHECKING:
+    from apiq.catalog import Catalog
+    from apiq.connections import Connection
+    from apiq.execution.approval import Approvals
+    from apiq.models import Principal
+    from apiq.workflows.model import Plan
+
+__all__ = ["Admitted", "Connections", "admit"]
+
+
+class Connections(Protocol):
+    """Finds a principal's own connection, and its catalog, by connection id."""
+
+    async def resolve(self, principal: Principal, connection_id: str) -> tuple[Connection, Catalog]:
+        """Raises ConfigurationError when the principal has no such connection."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class Admitted:
+    """A plan cleared to run."""
+
+    digest: str
+    inputs: dict[str, Any]
+    connections: Mapping[str, tuple[Connection, Catalog]]
+    """Source name -> (connection, catalog)."""
+
+    @property
+    def catalogs(self) -> dict[str, Catalog]:
+        """Source name -> catalog."""
+        return {name: catalog for name, (_, catalog) in self.connections.items()}
+
+
+async def admit(
+    principal: Principal,
+    plan: Plan,
+    inputs: Mapping[str, Any] | None,
+    approval: str | None,
+    *,
+    connections: Connections,
+    approvals: Approvals,
+) -> Admitted:
+    """Clear `plan` to run with `inputs` for `principal`.
+
+    Raises:
+        ConfigurationError: A source names no connection of the principal.
+        WorkflowError: The plan or the inputs do not validate (naming step and field).
+        ConfirmationRequired: A step changes state and `approval` does not redeem.
+    """
+    resolved = {s.name: await connections.resolve(principal, s.name) for s in plan.sources}
+    admitted = Admitted(plan.digest(dict(inputs or {})), dict(inputs or {}), resolved)
+    catalogs = admitted.catalogs
+    check_plan(plan, catalogs)
+    check_inputs(plan.workflow, admitted.inputs)
+    if changing_steps(plan, catalogs):
+        await approvals.redeem(principal, plan, admitted.inputs, approval)
+    return admitted
