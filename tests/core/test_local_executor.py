@@ -20,7 +20,7 @@ from apiq.redaction import Redactor
 from apiq.secrets import MemorySecretStore
 from apiq.workflows import Plan, SourceDescription, Workflow
 from tests.services.flaky import FlakyService
-from tests.services.petstore import PETSTORE_API_KEY, PetstoreService
+from apiq.testing.petstore import PETSTORE_API_KEY, PetstoreService
 
 pytestmark = pytest.mark.anyio
 

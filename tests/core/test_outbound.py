@@ -21,7 +21,7 @@ from apiq.redaction import Redactor
 from apiq.secrets import MemorySecretStore
 from tests.services.echo import EchoService
 from tests.services.oauth_server import CLIENT_ID, CLIENT_SECRET, OAuthServer
-from tests.services.petstore import PETSTORE_API_KEY, PetstoreService
+from apiq.testing.petstore import PETSTORE_API_KEY, PetstoreService
 
 pytestmark = pytest.mark.anyio
 

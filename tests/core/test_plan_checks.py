@@ -13,7 +13,7 @@ from apiq.errors import ConfirmationRequired, PlanInvalid, WorkflowError
 from apiq.execution import Approvals, changing_steps
 from apiq.models import Principal
 from apiq.workflows import Plan, SourceDescription, Workflow, check_inputs, check_plan
-from tests.services.petstore import petstore_spec
+from apiq.testing.petstore import petstore_spec
 
 pytestmark = pytest.mark.anyio
 

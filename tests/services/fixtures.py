@@ -15,7 +15,7 @@ import pytest
 
 from tests.services.echo import EchoService
 from tests.services.flaky import FlakyService
-from tests.services.petstore import PetstoreService
+from apiq.testing.petstore import PetstoreService
 from tests.services.redirect_trap import RedirectTrap
 
 __all__ = ["echo_service", "flaky_service", "petstore_service", "redirect_trap"]
@@ -23,7 +23,7 @@ __all__ = ["echo_service", "flaky_service", "petstore_service", "redirect_trap"]
 
 @pytest.fixture
 def petstore_service() -> Iterator[PetstoreService]:
-    """A seeded Petstore at `http://127.0.0.1:<port>/v2` (see tests.services.petstore)."""
+    """A seeded Petstore at `http://127.0.0.1:<port>/v2` (see apiq.testing.petstore)."""
     with PetstoreService() as service:
         yield service
 

@@ -2,7 +2,8 @@
 
 `SpecCacheContract` and `AuditSinkContract` are pytest suites an adapter subclasses to prove
 it fits its port (see `apiq.testing.contracts`). They are imported on first use, so that
-`import apiq.testing` does not need pytest.
+`import apiq.testing` does not need pytest. `apiq.testing.petstore.PetstoreService` is a real
+Petstore on loopback (what `apiq demo` calls), built on `apiq.testing.services`.
 """
 
 from __future__ import annotations

@@ -30,7 +30,7 @@ from urllib.parse import parse_qsl
 
 from jsonschema import Draft7Validator
 
-from tests.services import LoopbackService, Reply, ServiceRequest, json_reply
+from apiq.testing.services import LoopbackService, Reply, ServiceRequest, json_reply
 
 __all__ = ["PETSTORE_API_KEY", "PETSTORE_USER", "PetstoreService", "petstore_spec"]
 
