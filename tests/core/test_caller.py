@@ -255,6 +255,33 @@ async def test_timeouts_are_retried_then_raise(sleeps: Sleeps) -> None:
     assert len(sleeps.waits) == 2
 
 
+async def test_a_body_dripping_slower_than_the_deadline_is_cut_off(sleeps: Sleeps) -> None:
+    # Each byte arrives well within the read timeout; only the whole-attempt deadline stops
+    # the server from holding the call for as long as it likes.
+    stop = threading.Event()
+
+    def drip(handler: BaseHTTPRequestHandler) -> None:
+        handler.send_response(200)
+        handler.send_header("Content-Length", "1000")
+        handler.end_headers()
+        handler.wfile.flush()
+        while not stop.wait(0.02):
+            handler.wfile.write(b"x")
+            handler.wfile.flush()
+
+    with loopback_server({"/drip": drip}) as server:
+        async with egress_client(_allow(server)) as client:
+            policy = CallPolicy(timeout_s=0.3, max_attempts=1)
+            caller = caller_for(client, sleeps, policy=policy)
+            try:
+                with pytest.raises(ExecutionError, match="TimeoutError") as info:
+                    await caller.send(prepared(server.url("/drip")))
+            finally:
+                stop.set()
+    assert isinstance(info.value.__cause__, TimeoutError)
+    assert "0.3 s" in str(info.value.__cause__)
+
+
 async def test_503_without_retry_after_backs_off_and_500_is_not_retried(sleeps: Sleeps) -> None:
     with EchoService() as echo:
         async with egress_client(echo.egress_policy) as client:

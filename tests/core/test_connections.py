@@ -365,6 +365,27 @@ async def test_unusable_stored_values() -> None:
         await attach(connection(BEARER), "inherits", secrets=secrets)
 
 
+@pytest.mark.parametrize("char", [chr(c) for c in (*range(0x20), 0x7F)])
+async def test_every_control_character_in_a_stored_value_is_refused(char: str) -> None:
+    secrets = await store()
+    await secrets.put(ALICE, BEARER.secret_name, f"canary{char}tail".encode())
+    with pytest.raises(ConfigurationError, match="control characters"):
+        await attach(connection(BEARER), "inherits", secrets=secrets)
+
+
+async def test_a_replaced_or_deleted_credential_is_never_used_again() -> None:
+    # Credentials are read from the store on every call: nothing keeps an old value.
+    secrets = await store()
+    sent, _ = await attach(connection(BEARER), "inherits", secrets=secrets)
+    assert ("Authorization", f"Bearer {TOKEN}") in sent.headers
+    await secrets.put(ALICE, BEARER.secret_name, b"rotated-token-9f2c")
+    sent, _ = await attach(connection(BEARER), "inherits", secrets=secrets)
+    assert ("Authorization", "Bearer rotated-token-9f2c") in sent.headers
+    await secrets.delete(ALICE, BEARER.secret_name)
+    with pytest.raises(SecretNotFound):
+        await attach(connection(BEARER), "inherits", secrets=secrets)
+
+
 def test_connection_validation() -> None:
     with pytest.raises(ConfigurationError, match="connection id"):
         Connection("a/b", "t", "o", "t", BASE)

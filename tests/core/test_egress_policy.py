@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 from apiq.egress import CheckedTarget, EgressPolicy
 from apiq.egress.policy import display_url
+from apiq.egress.target_cache import CheckedTargetCache
 from apiq.errors import ConfigurationError, EgressDenied
 
 pytestmark = pytest.mark.anyio
@@ -468,3 +469,38 @@ async def test_arbitrary_text_only_passes_as_a_public_literal(url: str) -> None:
         return
     assert target.addresses == (target.host,)
     assert target.host != "127.0.0.1"
+
+
+# --- reusing allowed checks ----------------------------------------------------------------
+
+
+async def test_a_cached_origin_is_reused_only_for_that_origin_and_policy() -> None:
+    resolver = RecordingResolver({"api.example": ["93.184.216.34"]})
+    policy = EgressPolicy(resolver=resolver)
+    cache = CheckedTargetCache(5.0)
+    first = await policy.check("https://api.example/v1?x=1", cache=cache)
+    assert await policy.check("https://API.example/other", cache=cache) == first
+    assert await policy.check("https://api.example:443/", cache=cache) == first
+    assert resolver.calls == [("api.example", 443)]
+    await policy.check("http://api.example/", cache=cache)  # another scheme, another origin
+    await policy.check("https://api.example:8443/", cache=cache)
+    other = EgressPolicy(resolver=resolver)  # equal, but not the policy that checked
+    await other.check("https://api.example/", cache=cache)
+    assert len(resolver.calls) == 4
+    with pytest.raises(EgressDenied, match="user name or password"):
+        await policy.check("https://u:p@api.example/", cache=cache)  # vetted despite the hit
+
+
+async def test_the_cache_keeps_a_bounded_number_of_origins() -> None:
+    resolver = RecordingResolver({f"h{i}.example": ["93.184.216.34"] for i in range(3)})
+    policy = EgressPolicy(resolver=resolver)
+    cache = CheckedTargetCache(5.0, max_entries=2)
+    for i in (0, 1, 2, 2, 1, 0):
+        await policy.check(f"https://h{i}.example/", cache=cache)
+    # h0 made room for h2 and was resolved again; h1 and h2 were still held.
+    assert [host for host, _ in resolver.calls] == [
+        "h0.example",
+        "h1.example",
+        "h2.example",
+        "h0.example",
+    ]

@@ -108,21 +108,96 @@ async def test_requests_go_to_the_checked_address_with_host_and_sni_kept(
     assert resolver.calls == ([] if original.host == address else ["api.example"])
 
 
-async def test_dns_rebinding_is_defeated_one_lookup_per_request() -> None:
-    # The name first answers a public address, then loopback: the request must go to the
-    # public one, and the loopback answer must only ever be seen (and refused) by a check.
+class ManualClock:
+    """Monotonic seconds that move only when a test says so."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def test_dns_rebinding_is_defeated_one_lookup_per_check() -> None:
+    # The name first answers a public address, then loopback: every request goes to the
+    # public one while its check is reused, and the loopback answer is only ever seen (and
+    # refused) by the next check once the reuse period is over.
     seen: list[httpx.Request] = []
+    clock = ManualClock()
     resolver = ScriptedResolver({"rebind.example": [["93.184.216.34"], ["127.0.0.1"]]})
-    transport = EgressTransport(EgressPolicy(resolver=resolver), recording_inner(seen))
+    transport = EgressTransport(
+        EgressPolicy(resolver=resolver), recording_inner(seen), check_ttl_s=5, clock=clock
+    )
     async with httpx.AsyncClient(transport=transport) as client:
         await client.get("http://rebind.example/")
+        clock.now += 4.9
+        await client.get("http://rebind.example/other?page=2")
         assert resolver.calls == ["rebind.example"]
-        assert [request.url.host for request in seen] == ["93.184.216.34"]
+        assert [request.url.host for request in seen] == ["93.184.216.34", "93.184.216.34"]
+        clock.now += 0.1
         with pytest.raises(EgressDenied) as info:
             await client.get("http://rebind.example/")
     assert info.value.address == "127.0.0.1"
     assert resolver.calls == ["rebind.example", "rebind.example"]
+    assert len(seen) == 2
+
+
+async def test_a_changed_dns_answer_is_used_once_the_check_expires() -> None:
+    seen: list[httpx.Request] = []
+    clock = ManualClock()
+    resolver = ScriptedResolver({"moved.example": [["93.184.216.34"], ["93.184.216.35"]]})
+    transport = EgressTransport(
+        EgressPolicy(resolver=resolver), recording_inner(seen), check_ttl_s=5, clock=clock
+    )
+    async with httpx.AsyncClient(transport=transport) as client:
+        await client.get("http://moved.example/")
+        clock.now += 5
+        await client.get("http://moved.example/")
+        await client.get("http://moved.example/")
+    assert [request.url.host for request in seen] == ["93.184.216.34"] + ["93.184.216.35"] * 2
+    assert resolver.calls == ["moved.example", "moved.example"]
+
+
+async def test_every_request_is_checked_afresh_with_a_zero_ttl() -> None:
+    seen: list[httpx.Request] = []
+    resolver = ScriptedResolver({"api.example": [["93.184.216.34"]]})
+    transport = EgressTransport(
+        EgressPolicy(resolver=resolver), recording_inner(seen), check_ttl_s=0
+    )
+    async with httpx.AsyncClient(transport=transport) as client:
+        for _ in range(3):
+            await client.get("http://api.example/")
+    assert resolver.calls == ["api.example"] * 3
+
+
+async def test_a_reused_check_still_vets_each_url_and_belongs_to_its_policy() -> None:
+    seen: list[httpx.Request] = []
+    resolver = ScriptedResolver({"api.example": [["93.184.216.34"]]})
+    transport = EgressTransport(EgressPolicy(resolver=resolver), recording_inner(seen))
+    async with httpx.AsyncClient(transport=transport) as client:
+        await client.get("http://api.example/")
+        with pytest.raises(EgressDenied, match="user name or password"):
+            await client.get("http://user:pw@api.example/")
+        # Another policy (here: another resolver) judges the origin itself.
+        other = ScriptedResolver({"api.example": [["10.0.0.1"]]})
+        transport.policy = EgressPolicy(resolver=other)
+        with pytest.raises(EgressDenied) as info:
+            await client.get("http://api.example/")
+    assert info.value.address == "10.0.0.1"
+    assert resolver.calls == ["api.example"]
     assert len(seen) == 1
+
+
+async def test_refusals_are_not_reused() -> None:
+    resolver = ScriptedResolver({"flip.example": [["10.0.0.1"], ["93.184.216.34"]]})
+    seen: list[httpx.Request] = []
+    transport = EgressTransport(EgressPolicy(resolver=resolver), recording_inner(seen))
+    async with httpx.AsyncClient(transport=transport) as client:
+        with pytest.raises(EgressDenied):
+            await client.get("http://flip.example/")
+        await client.get("http://flip.example/")
+    assert resolver.calls == ["flip.example", "flip.example"]
+    assert [request.url.host for request in seen] == ["93.184.216.34"]
 
 
 async def test_dns_rebinding_over_real_loopback_connects_to_the_checked_address() -> None:
@@ -133,7 +208,7 @@ async def test_dns_rebinding_over_real_loopback_connects_to_the_checked_address(
         policy = EgressPolicy(
             allow=frozenset({("rebind.localhost", server.port)}), resolver=resolver
         )
-        async with egress_client(policy) as client:
+        async with egress_client(policy, check_ttl_s=0) as client:
             response = await client.get(f"http://rebind.localhost:{server.port}/")
             assert response.status_code == 200
             with pytest.raises(EgressDenied) as info:
@@ -153,6 +228,37 @@ async def test_next_checked_address_is_tried_when_a_connect_fails() -> None:
             response = await client.get(f"http://two.localhost:{server.port}/")
     assert response.status_code == 200
     assert len(server.requests) == 1
+
+
+async def test_a_target_that_no_longer_connects_is_resolved_again() -> None:
+    # 127.0.0.2 refuses connections: after that failure the next request must not reuse the
+    # dead address but resolve, and the new answer (the server's address) connects.
+    resolver = ScriptedResolver({"moved.localhost": [["127.0.0.2"], ["127.0.0.1"]]})
+    with loopback_server({"/": ok()}) as server:
+        allow = frozenset({("moved.localhost", server.port)})
+        async with egress_client(EgressPolicy(allow=allow, resolver=resolver)) as client:
+            with pytest.raises(httpx.ConnectError):
+                await client.get(f"http://moved.localhost:{server.port}/")
+            response = await client.get(f"http://moved.localhost:{server.port}/")
+    assert response.status_code == 200
+    assert resolver.calls == ["moved.localhost", "moved.localhost"]
+
+
+async def test_the_client_never_learns_cookies_from_responses() -> None:
+    # One egress client serves every principal: a cookie set in answer to one call must not
+    # ride along on the next call, whoever makes it.
+    def login(handler: BaseHTTPRequestHandler) -> None:
+        respond(handler, 200, b"ok", {"Set-Cookie": "session=alice-secret; Path=/"})
+
+    with loopback_server({"/login": login, "/next": ok()}) as server:
+        async with egress_client(allowing(server), cookies={"given": "1"}) as client:
+            await client.get(server.url("/login"))
+            await client.get(server.url("/next"))
+            client.cookies = {"later": "2"}
+            await client.get(server.url("/next"))
+            assert "session" not in client.cookies
+    cookies = [headers.get("Cookie") for _, _, headers in server.requests]
+    assert cookies == ["given=1", "given=1", "later=2"]
 
 
 async def test_system_resolver_reaches_an_allowed_localhost_server() -> None:

@@ -232,3 +232,41 @@ def test_realistic_token_absent_from_output(secret: str, text: list[str]) -> Non
     r.register(secret)
     out = r.mask_text(secret.join(text) + secret)
     assert secret not in out
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    pairs=st.lists(
+        st.tuples(
+            st.one_of(
+                st.sampled_from(["Authorization", "x-api-key", "Set-Cookie", "date"]),
+                st.text(max_size=12),
+            ),
+            st.one_of(st.just(""), st.just(API_KEY), st.text(max_size=30)),
+        ),
+        max_size=6,
+    )
+)
+def test_mask_pairs_masks_each_pair_as_mask_does(pairs: list[tuple[str, str]]) -> None:
+    r = Redactor(hmac_key=KEY)
+    r.register(API_KEY)
+    assert r.mask_pairs(pairs) == tuple(r.mask(pair) for pair in pairs)
+    assert all(API_KEY not in name + value for name, value in r.mask_pairs(pairs))
+
+
+def test_nothing_registered_masks_only_by_name() -> None:
+    r = Redactor(hmac_key=KEY)
+    assert r.mask_text(API_KEY) == API_KEY
+    assert r.mask_bytes(API_KEY.encode()) == API_KEY.encode()
+    assert r.mask({"token": API_KEY, "note": API_KEY}) == {
+        "token": r.marker(API_KEY),
+        "note": API_KEY,
+    }
+
+
+def test_a_registered_secret_keeps_its_fingerprint() -> None:
+    r = Redactor(hmac_key=KEY)
+    before = r.fingerprint(API_KEY)
+    r.register(API_KEY)
+    assert r.fingerprint(API_KEY) == r.fingerprint(API_KEY.encode()) == before
+    assert r.fingerprint(API_KEY + "x") == Redactor(hmac_key=KEY).fingerprint(API_KEY + "x")

@@ -4,13 +4,24 @@ from __future__ import annotations
 
 import copy
 import gc
+import math
+from decimal import Decimal
 from types import MappingProxyType
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from apiq.calls import FilePart, validate_arguments
-from apiq.calls.validate import MAX_REPORTED_ERRORS, _validator_for, _validators, field_path
+from apiq.calls.plain_schema import compile_plain_check
+from apiq.calls.validate import (
+    MAX_REPORTED_ERRORS,
+    _ArgumentValidator,
+    _validator_for,
+    _validators,
+    field_path,
+)
 from apiq.catalog import Catalog, build_catalog
 from apiq.errors import ExecutionError, InvalidArguments, OperationNotFound
 
@@ -207,3 +218,151 @@ def test_validators_go_with_their_catalog() -> None:
 def test_field_path() -> None:
     assert field_path(["body", "items", 0, "name"]) == "body.items[0].name"
     assert field_path([]) == ""
+
+
+# --- the fast check for plain schemas -----------------------------------------------------
+
+_NAMES = st.sampled_from(["a", "b", "petId", "x-y"])
+_TYPE_NAMES = ["string", "integer", "number", "boolean", "null", "array", "object"]
+_ANNOTATIONS = st.fixed_dictionaries(
+    {},
+    optional={
+        "format": st.sampled_from(["int64", "binary", "date-time"]),
+        "description": st.text(max_size=5),
+        "nullable": st.booleans(),
+        "x-vendor": st.integers(),
+    },
+)
+
+
+def _leaf() -> st.SearchStrategy[dict[str, Any]]:
+    bound = st.one_of(st.integers(-5, 5), st.floats(-5, 5, allow_nan=False))
+    return st.fixed_dictionaries(
+        {},
+        optional={
+            "type": st.one_of(
+                st.sampled_from(_TYPE_NAMES),
+                st.lists(st.sampled_from(_TYPE_NAMES), min_size=1, max_size=3, unique=True),
+            ),
+            "enum": st.lists(st.text(max_size=3), min_size=1, max_size=3),
+            "minimum": bound,
+            "maximum": bound,
+            "exclusiveMinimum": bound,
+            "exclusiveMaximum": bound,
+            "minLength": st.integers(0, 3),
+            "maxLength": st.integers(0, 3),
+            "minItems": st.integers(0, 3),
+            "maxItems": st.integers(0, 3),
+        },
+    )
+
+
+def _extend(children: st.SearchStrategy[Any]) -> st.SearchStrategy[dict[str, Any]]:
+    obj = st.fixed_dictionaries(
+        {"properties": st.dictionaries(_NAMES, children, max_size=3)},
+        optional={
+            "type": st.just("object"),
+            "required": st.lists(_NAMES, max_size=3, unique=True),
+            "additionalProperties": st.one_of(st.booleans(), children),
+        },
+    )
+    arr = st.fixed_dictionaries({"items": children}, optional={"type": st.just("array")})
+    return st.one_of(obj, arr)
+
+
+PLAIN_SCHEMAS = st.recursive(st.one_of(_leaf(), st.just(True)), _extend, max_leaves=6).flatmap(
+    lambda schema: _ANNOTATIONS.map(
+        lambda notes: {**notes, **schema} if isinstance(schema, dict) else schema
+    )
+)
+_SCALARS = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-10, 10),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.sampled_from([1.0, -0.0, math.nan, Decimal("1.5"), Decimal("NaN")]),
+    st.text(max_size=4),
+    st.binary(max_size=4),
+    st.builds(FilePart, st.binary(max_size=2)),
+)
+INSTANCES = st.recursive(
+    _SCALARS,
+    lambda children: st.one_of(
+        st.lists(children, max_size=4),
+        st.lists(children, max_size=4).map(tuple),
+        st.dictionaries(_NAMES, children, max_size=4),
+        st.dictionaries(_NAMES, children, max_size=4).map(MappingProxyType),
+    ),
+    max_leaves=8,
+)
+
+
+@settings(max_examples=600, deadline=None)
+@given(schema=PLAIN_SCHEMAS, instance=INSTANCES)
+def test_the_fast_check_accepts_only_what_the_validator_accepts(schema: Any, instance: Any) -> None:
+    check = compile_plain_check(schema, formats_asserted=False)
+    assert check is not None  # every generated schema is plain
+    if check(instance):
+        assert list(_ArgumentValidator(schema).iter_errors(instance)) == []
+
+
+@settings(max_examples=200, deadline=None)
+@given(schema=PLAIN_SCHEMAS, instance=INSTANCES)
+def test_the_fast_check_accepts_most_valid_instances(schema: Any, instance: Any) -> None:
+    # Not a guarantee, a sanity check: ints, strs, lists and dicts never need the validator.
+    check = compile_plain_check(schema, formats_asserted=False)
+    assert check is not None
+    plain = not any(isinstance(v, float | Decimal | bytes | FilePart) for v in _leaves(instance))
+    if plain and not list(_ArgumentValidator(schema).iter_errors(instance)):
+        assert check(instance)
+
+
+def _leaves(value: Any) -> list[Any]:
+    if isinstance(value, dict | MappingProxyType):
+        return [leaf for item in value.values() for leaf in _leaves(item)]
+    if isinstance(value, list | tuple):
+        return [leaf for item in value for leaf in _leaves(item)]
+    return [value]
+
+
+@pytest.mark.parametrize(
+    "schema",
+    [
+        {"$ref": "#/$defs/Pet"},
+        {"type": "string", "pattern": "^a"},
+        {"anyOf": [{"type": "string"}]},
+        {"const": 1},
+        {"type": "array", "prefixItems": [{"type": "string"}]},
+        {"$schema": "https://json-schema.org/draft/2020-12/schema"},
+        {"properties": {"a": {"type": "object", "patternProperties": {"^x": {}}}}},
+        {"enum": [1, True]},
+        {"type": "color"},
+        {"minimum": True},
+        {"items": False},
+        False,
+    ],
+)
+def test_schemas_beyond_the_plain_subset_get_no_fast_check(schema: Any) -> None:
+    assert compile_plain_check(schema, formats_asserted=False) is None
+
+
+def test_format_disables_the_fast_check_only_when_formats_are_asserted() -> None:
+    schema = {"type": "string", "format": "date"}
+    assert compile_plain_check(schema, formats_asserted=False) is not None
+    assert compile_plain_check(schema, formats_asserted=True) is None
+
+
+def test_plain_operations_get_a_fast_check_and_errors_still_come_from_the_validator() -> None:
+    document = copy.deepcopy(CATALOG.document)
+    del document["paths"]["/pets/{petId}"]["put"]["requestBody"]  # the body holds a $ref
+    catalog = build_catalog({**document, "components": {}}, source="plain.json")
+    arguments = {"path": {"petId": 1}, "query": {"limit": 3}, "header": {"X-Id": "x"}}
+    validate_arguments(catalog, "updatePet", arguments)
+    _, fast = _validator_for(catalog, "updatePet", catalog.argument_schema("updatePet"))
+    assert fast is not None
+    assert fast(arguments)
+    bad = {**arguments, "query": {"limit": 101, "mode": "a"}}
+    assert not fast(bad)
+    assert errors_of(bad, catalog=catalog) == (
+        "query.limit: 101 is greater than the maximum of 100",
+    )

@@ -16,7 +16,7 @@ import logging
 import re
 import threading
 import weakref
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Final
 from urllib.parse import quote, quote_plus, unquote_plus, urlsplit, urlunsplit
 
@@ -50,11 +50,21 @@ Compared after lower-casing and turning `-` into `_`."""
 _MIN_HMAC_KEY_BYTES: Final = 16
 _MAX_DEPTH: Final = 200  # deeper values are replaced whole: never a RecursionError
 _DEPTH_MARKER: Final = "[REDACTED:too-deep]"
-_NEVER: Final = re.compile(r"(?!)")
-_NEVER_BYTES: Final = re.compile(rb"(?!)")
 
-# (text pattern, text form -> marker, bytes pattern, bytes form -> marker), swapped as one.
-_State = tuple[re.Pattern[str], dict[str, str], re.Pattern[bytes], dict[bytes, str]]
+# (text pattern, its replacement, bytes pattern, its replacement), swapped as one; the
+# patterns are None while nothing is registered (no text to scan at all).
+_TextSub = Callable[[re.Match[str]], str]
+_BytesSub = Callable[[re.Match[bytes]], bytes]
+_State = tuple[re.Pattern[str] | None, _TextSub, re.Pattern[bytes] | None, _BytesSub]
+_SCALARS: Final = (bool, int, float)
+
+
+def _matched_text(match: re.Match[str]) -> str:
+    return match[0]  # the replacement while no pattern exists: never called
+
+
+def _matched_bytes(match: re.Match[bytes]) -> bytes:
+    return match[0]
 
 
 def _is_sensitive(name: str) -> bool:
@@ -113,8 +123,10 @@ class Redactor:
         self._key = hmac_key
         self._lock = threading.Lock()
         self._markers: dict[bytes, str] = {}
-        self._known: set[bytes] = set()  # secrets registered: every call re-registers its key
-        self._state: _State = (_NEVER, {}, _NEVER_BYTES, {})
+        # Registered secrets and their fingerprints: every call re-registers its key and
+        # fingerprints it for the audit log.
+        self._known: dict[bytes, str] = {}
+        self._state: _State = (None, _matched_text, None, _matched_bytes)
 
     def fingerprint(self, secret: str | bytes) -> str:
         """Return the keyed HMAC-SHA256 of `secret` as 64 hex characters.
@@ -122,7 +134,8 @@ class Redactor:
         The only form in which a secret may enter an audit event; stable for the same key.
         """
         raw = secret.encode("utf-8", "surrogatepass") if isinstance(secret, str) else secret
-        return hmac.new(self._key, raw, hashlib.sha256).hexdigest()
+        known = self._known.get(raw)
+        return known if known is not None else hmac.digest(self._key, raw, hashlib.sha256).hex()
 
     def marker(self, secret: str | bytes) -> str:
         """Return the text that replaces `secret`: `[REDACTED:<first 8 hex of its HMAC>]`."""
@@ -139,9 +152,9 @@ class Redactor:
             return False
         if raw in self._known:
             return True  # already masked: skip rebuilding every pattern on each call
-        marker = self.marker(raw)
+        fingerprint, marker = self.fingerprint(raw), self.marker(raw)
         with self._lock:
-            self._known.add(raw)
+            self._known[raw] = fingerprint
             for form in _forms(raw):
                 if len(form) >= MIN_SECRET_LENGTH:
                     self._markers.setdefault(form, marker)
@@ -162,19 +175,41 @@ class Redactor:
                 text_markers[form.decode("utf-8")] = self._markers[form]
             except UnicodeDecodeError:
                 continue
-        text_re = re.compile("|".join(map(re.escape, text_markers))) if text_markers else _NEVER
-        bytes_re = re.compile(b"|".join(map(re.escape, forms))) if forms else _NEVER_BYTES
-        self._state = (text_re, text_markers, bytes_re, dict(self._markers))
+        byte_markers = {form: marker.encode("ascii") for form, marker in self._markers.items()}
+        text_re = re.compile("|".join(map(re.escape, text_markers))) if text_markers else None
+        bytes_re = re.compile(b"|".join(map(re.escape, forms))) if forms else None
+
+        def text_sub(match: re.Match[str]) -> str:
+            return text_markers[match[0]]
+
+        def bytes_sub(match: re.Match[bytes]) -> bytes:
+            return byte_markers[match[0]]
+
+        self._state = (text_re, text_sub, bytes_re, bytes_sub)
 
     def mask_text(self, text: str) -> str:
         """Return `text` with each registered secret (or encoding of one) replaced by its marker."""
-        pattern, markers, _, _ = self._state
-        return pattern.sub(lambda m: markers[m[0]], text)
+        pattern, sub, _, _ = self._state
+        return text if pattern is None else pattern.sub(sub, text)
 
     def mask_bytes(self, data: bytes) -> bytes:
         """Return `data` with every registered secret replaced by its ASCII marker."""
-        _, _, pattern, markers = self._state
-        return pattern.sub(lambda m: markers[m[0]].encode("ascii"), data)
+        _, _, pattern, sub = self._state
+        return data if pattern is None else pattern.sub(sub, data)
+
+    def mask_pairs(self, pairs: Iterable[tuple[str, str]]) -> tuple[tuple[str, str], ...]:
+        """Mask `(name, value)` text pairs such as headers, exactly as `mask` masks each pair.
+
+        The value is replaced whole under a sensitive name (unless empty), else masked as
+        text like the name.
+        """
+        mask_text = self.mask_text
+        return tuple(
+            (mask_text(name), self.marker(value) if value else value)
+            if _is_sensitive(name)
+            else (mask_text(name), mask_text(value))
+            for name, value in pairs
+        )
 
     def mask(self, value: object) -> object:
         """Return a deep copy of a JSON-like value with secrets masked, keys included.
@@ -188,13 +223,14 @@ class Redactor:
     def _mask(self, value: object, depth: int) -> object:
         if depth > _MAX_DEPTH:
             return _DEPTH_MARKER
-        if value is None or isinstance(value, bool | int | float):
-            return value
+        # Most frequent first: JSON bodies are mostly strings, dicts and lists.
         if isinstance(value, str):
             return self.mask_text(value)
+        if value is None or isinstance(value, _SCALARS):
+            return value
         if isinstance(value, bytes):
             return self.mask_bytes(value)
-        if isinstance(value, Mapping):
+        if isinstance(value, dict | Mapping):
             out: dict[object, object] = {}
             for key, item in value.items():
                 sensitive = isinstance(key, str) and _is_sensitive(key)

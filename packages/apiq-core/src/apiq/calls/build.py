@@ -13,6 +13,7 @@ to three times, for servers and proxies that decode twice (`%252e%252e`).
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -76,7 +77,9 @@ def _invalid(operation_id: str, field: str, message: str) -> InvalidArguments:
 
 def _group(arguments: Mapping[str, Any], name: str) -> Mapping[str, Any]:
     group = arguments.get(name)
-    return group if isinstance(group, Mapping) else {}
+    if group is None:
+        return {}
+    return group if isinstance(group, dict | Mapping) else {}  # dict first: no ABC lookup
 
 
 def _refused_segment(segment: str) -> bool:
@@ -90,13 +93,31 @@ def _refused_segment(segment: str) -> bool:
     return segment in _DOT_SEGMENTS
 
 
+@functools.lru_cache(maxsize=1024)
+def _template_segments(template: str) -> tuple[tuple[tuple[str, ...], tuple[str, ...]], ...]:
+    """Per `/` segment of a path template: its literal pieces, already encoded, and the
+    placeholder names between them (one fewer). Templates repeat on every call."""
+    segments = []
+    for raw in template.split("/"):
+        literals, names, last = [], [], 0
+        for match in _PLACEHOLDER.finditer(raw):
+            literals.append(quote(raw[last : match.start()], safe=_LITERAL_SAFE))
+            names.append(match.group(1))
+            last = match.end()
+        literals.append(quote(raw[last:], safe=_LITERAL_SAFE))
+        segments.append((tuple(literals), tuple(names)))
+    return tuple(segments)
+
+
 def _path(operation: Operation, template: str, values: Mapping[str, Any]) -> str:
     params = {p.name: p for p in operation.parameters if p.location == "path"}
     segments: list[str] = []
-    for raw in template.split("/"):
-        out, last, filled = [], 0, []
-        for match in _PLACEHOLDER.finditer(raw):
-            name = match.group(1)
+    for literals, names in _template_segments(template):
+        if not names:
+            segments.append(literals[0])
+            continue
+        out = [literals[0]]
+        for name, literal in zip(names, literals[1:], strict=True):
             param = params.get(name)
             if param is None:
                 raise ExecutionError(
@@ -104,7 +125,6 @@ def _path(operation: Operation, template: str, values: Mapping[str, Any]) -> str
                     "but the operation defines no such path parameter; the spec needs fixing",
                     operation_id=operation.operation_id,
                 )
-            out.append(quote(raw[last : match.start()], safe=_LITERAL_SAFE))
             try:
                 if param.content_type is not None:
                     text = percent_encode(content_text(values.get(name), param.content_type))
@@ -114,12 +134,10 @@ def _path(operation: Operation, template: str, values: Mapping[str, Any]) -> str
                 field = f"path.{name}{exc.field}"
                 raise _invalid(operation.operation_id, field, exc.message) from None
             out.append(text)
-            filled.append(name)
-            last = match.end()
-        out.append(quote(raw[last:], safe=_LITERAL_SAFE))
+            out.append(literal)
         segment = "".join(out)
-        if filled and _refused_segment(segment):
-            shown = ", ".join(f"path.{n}" for n in filled)
+        if _refused_segment(segment):
+            shown = ", ".join(f"path.{n}" for n in names)
             raise _invalid(
                 operation.operation_id,
                 shown,
@@ -188,6 +206,8 @@ def _header(param: Parameter, value: Any) -> str | None:
     return checked_header_text(content_text(value, param.content_type))
 
 
+# A connection's server URL is the same on every call: parsed and vetted once.
+@functools.lru_cache(maxsize=256)
 def _base(server_url: str, operation_id: str) -> tuple[str, str, str]:
     """(scheme://authority, base path without trailing slash, query) of a server URL."""
     try:

@@ -10,8 +10,10 @@ made (egress refused, circuit open, connection failed on every attempt, body too
 
 from __future__ import annotations
 
+import functools
 import json
 import random as _random
+import re
 import time
 from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
@@ -214,7 +216,9 @@ class Caller:
             timeout=httpx.Timeout(policy.timeout_s),
         )
         # httpx timeouts bound each read; the deadline bounds a server that drips slowly.
-        with anyio.fail_after(policy.timeout_s):
+        # A bare cancel scope: anyio.fail_after wraps this same scope in two generator
+        # context managers, a cost every call would pay.
+        with anyio.CancelScope(deadline=anyio.current_time() + policy.timeout_s):
             response = await send_following_redirects(
                 self.client,
                 outgoing,
@@ -226,7 +230,9 @@ class Caller:
                 content = await _read_capped(response, policy.max_response_bytes, request)
             finally:
                 await response.aclose()
-        return response, content
+            return response, content
+        # Only the deadline cancels this scope, and leaving it that way lands here.
+        raise TimeoutError(f"the attempt did not finish within {policy.timeout_s} s")
 
     def _ms(self, since: float) -> float:
         return (self._clock() - since) * 1000.0
@@ -238,19 +244,20 @@ async def _read_capped(response: httpx.Response, limit: int, request: PreparedRe
     Raw bytes go through the spec fetcher's bounded decoder: httpx's own decoder can inflate
     one network chunk of a compression bomb to tens of MB before any check could run.
     """
-    where = f"{request.method} {display_url(request.url)}"
     try:
-        return await read_bounded(response, limit=limit, source=where)
+        # The URL is rendered only for an error: display_url costs a URL parse per call.
+        return await read_bounded(response, limit=limit, source="the API")
     except SpecTooLarge:
         raise ExecutionError(
-            f"{where}: the response body exceeds the {limit}-byte limit (max_response_bytes) "
-            "after decoding; ask for less (filters, pagination) or raise "
-            "CallPolicy.max_response_bytes",
+            f"{request.method} {display_url(request.url)}: the response body exceeds the "
+            f"{limit}-byte limit (max_response_bytes) after decoding; ask for less (filters, "
+            "pagination) or raise CallPolicy.max_response_bytes",
             operation_id=request.operation_id,
         ) from None
     except SpecInvalid as exc:
         raise ExecutionError(
-            f"{where}: the response body could not be decoded: {exc}",
+            f"{request.method} {display_url(request.url)}: the response body could not be "
+            f"decoded: {exc}",
             operation_id=request.operation_id,
         ) from None
 
@@ -269,11 +276,21 @@ def _parse_body(response: httpx.Response, content: bytes) -> Any:
     return content.decode(response.encoding or "utf-8", errors="replace")
 
 
+_AUTHORITY = re.compile(r"[^:/?#]*://[^/?#]*")
+
+
 def _host(url: str) -> str:
     """The breaker key: `host:port`, so two services on one machine fail separately."""
+    match = _AUTHORITY.match(url)
+    return _authority_host(match[0] if match else url)
+
+
+@functools.lru_cache(maxsize=256)
+def _authority_host(authority: str) -> str:
+    # Parsed by httpx like the request itself; cached because a few APIs take every call.
     try:
-        parsed = httpx.URL(url)
+        parsed = httpx.URL(authority)
     except (httpx.InvalidURL, TypeError, ValueError, UnicodeError):
-        return url
+        return authority
     port = parsed.port or {"http": 80, "https": 443}.get(parsed.scheme)
     return f"{parsed.host}:{port}"

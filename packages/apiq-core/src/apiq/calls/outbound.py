@@ -153,7 +153,9 @@ class Outbound:
                 principal, connection, attached, base, idempotency_key, carriers
             )
         return replace(
-            result, headers=self._mask_headers(result), body=self._redactor.mask(result.body)
+            result,
+            headers=self._redactor.mask_pairs(result.headers),
+            body=self._redactor.mask(result.body),
         )
 
     async def _record_credential_use(
@@ -168,15 +170,6 @@ class Outbound:
         """Which schemes were used, each credential only as a keyed HMAC; must be recorded."""
         detail = {**base, "schemes": list(schemes), "fingerprints": self._prints(request, attached)}
         await self._record(principal, "call.credential_use", connection, detail, must=True)
-
-    def _mask_headers(self, result: CallResult) -> tuple[tuple[str, str], ...]:
-        masked: list[tuple[str, str]] = []
-        for pair in result.headers:
-            # A (name, value) pair: the value is masked whole under a sensitive name.
-            out = self._redactor.mask(pair)
-            assert isinstance(out, tuple)
-            masked.append((str(out[0]), str(out[1])))
-        return tuple(masked)
 
     async def _send(
         self,
@@ -282,8 +275,9 @@ class Outbound:
             v for pair in after.headers if pair not in before.headers for v in pair[1:]
         ]
         added += [v for pair in after.cookies if pair not in before.cookies for v in pair[1:]]
-        old_query = set(urlsplit(before.url).query.split("&"))
-        added += [p for p in urlsplit(after.url).query.split("&") if p and p not in old_query]
+        if after.url != before.url:  # a query credential was added
+            old_query = set(urlsplit(before.url).query.split("&"))
+            added += [p for p in urlsplit(after.url).query.split("&") if p and p not in old_query]
         return [self._redactor.fingerprint(value) for value in added]
 
     def _base_detail(

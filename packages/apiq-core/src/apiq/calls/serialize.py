@@ -50,6 +50,8 @@ _PATH_STYLES = {
     "matrix": (";", ";", True),
 }
 _DELIMITERS = {"spaceDelimited": "%20", "pipeDelimited": "%7C"}
+# Values that are neither arrays nor objects under any style (bool is an int).
+_PRIMITIVES = (str, int, float)
 
 
 class ValueNotEncodable(Exception):
@@ -135,6 +137,9 @@ def path_text(name: str, style: str, explode: bool, value: Any) -> str:
     (``""``, ``.``, ``;name``).
     """
     prefix, separator, named = _PATH_STYLES.get(style, _PATH_STYLES["simple"])
+    if not named and isinstance(value, _PRIMITIVES):
+        # The common `{id}`: one value, no name, no list or object to tell apart.
+        return prefix + percent_encode(scalar_text(value))
     key = percent_encode(name)
 
     def one(text: str) -> str:
@@ -172,6 +177,8 @@ def query_pairs(name: str, style: str, explode: bool, value: Any) -> list[tuple[
     if value is None:
         return []
     key = percent_encode(name)
+    if isinstance(value, _PRIMITIVES):  # the common `?name=value`, whatever the style
+        return [(key, percent_encode(scalar_text(value)))]
     if style == "deepObject":
         if isinstance(value, Mapping):
             return _deep_pairs(name, value)

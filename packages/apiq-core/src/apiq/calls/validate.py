@@ -13,6 +13,8 @@ three deliberate differences:
 
 One validator per operation, built on first use and kept for as long as its catalog lives
 (a weak mapping from catalog to validators: nothing outlives the catalog it belongs to).
+Plain schemas also get an accept-only fast check (`apiq.calls.plain_schema`): when it
+accepts, the validator would too; otherwise the validator decides.
 """
 
 from __future__ import annotations
@@ -31,7 +33,13 @@ from jsonschema.validators import extend
 from referencing import Registry, Resource
 from referencing.exceptions import NoSuchResource, Unresolvable
 
-from apiq.calls.bodies import FilePart
+from apiq.calls.plain_schema import (
+    ARRAY_TYPES,
+    OBJECT_TYPES,
+    STRING_TYPES,
+    PlainCheck,
+    compile_plain_check,
+)
 from apiq.catalog.catalog import Catalog
 from apiq.errors import ExecutionError, InvalidArguments
 
@@ -50,23 +58,28 @@ def _refuse_retrieval(uri: str) -> Resource[Any]:
 _REGISTRY: Registry[Any] = Registry(retrieve=_refuse_retrieval)  # type: ignore[call-arg]
 _TYPES = Draft202012Validator.TYPE_CHECKER.redefine_many(
     {
-        "string": lambda _, v: isinstance(v, str | bytes | bytearray | FilePart),
-        "array": lambda _, v: isinstance(v, list | tuple),
-        "object": lambda _, v: isinstance(v, Mapping),
+        # The same tuples as the fast check's, so the two cannot disagree on a type.
+        "string": lambda _, v: isinstance(v, STRING_TYPES),
+        "array": lambda _, v: isinstance(v, ARRAY_TYPES),
+        "object": lambda _, v: isinstance(v, OBJECT_TYPES),
     }
 )
 _ArgumentValidator = extend(Draft202012Validator, type_checker=_TYPES)  # type: ignore[no-untyped-call]
-_validators: weakref.WeakKeyDictionary[Catalog, dict[str, Validator]] = weakref.WeakKeyDictionary()
+_Checks = tuple[Validator, PlainCheck | None]
+_validators: weakref.WeakKeyDictionary[Catalog, dict[str, _Checks]] = weakref.WeakKeyDictionary()
 _lock = threading.Lock()
 
 
-def _validator_for(catalog: Catalog, operation_id: str, schema: dict[str, Any]) -> Validator:
+def _validator_for(catalog: Catalog, operation_id: str, schema: dict[str, Any]) -> _Checks:
     with _lock:
         per_catalog = _validators.setdefault(catalog, {})
-        validator = per_catalog.get(operation_id)
-        if validator is None:
-            validator = per_catalog[operation_id] = _ArgumentValidator(schema, registry=_REGISTRY)
-        return validator
+        checks = per_catalog.get(operation_id)
+        if checks is None:
+            validator = _ArgumentValidator(schema, registry=_REGISTRY)
+            asserted = validator.format_checker is not None
+            fast = compile_plain_check(schema, formats_asserted=asserted)
+            checks = per_catalog[operation_id] = (validator, fast)
+        return checks
 
 
 def field_path(parts: Iterable[Any]) -> str:
@@ -117,10 +130,12 @@ def validate_arguments(catalog: Catalog, operation_id: str, arguments: Mapping[s
             reference, an unknown type, a broken regular expression in the spec).
     """
     schema = catalog.argument_schema(operation_id)
-    if not isinstance(arguments, Mapping):
+    if not isinstance(arguments, OBJECT_TYPES):
         message = f"arguments must be an object of groups, not {type(arguments).__name__}"
         raise InvalidArguments(f"{operation_id}: {message}", operation_id=operation_id)
-    validator = _validator_for(catalog, operation_id, schema)
+    validator, fast = _validator_for(catalog, operation_id, schema)
+    if fast is not None and fast(arguments):
+        return
     try:
         found = list(islice(validator.iter_errors(arguments), MAX_REPORTED_ERRORS))
     except RecursionError:

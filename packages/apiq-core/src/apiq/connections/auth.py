@@ -10,6 +10,8 @@ holds a secret: they name schemes, fields and secret names only.
 from __future__ import annotations
 
 import base64
+import functools
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Final
@@ -29,7 +31,7 @@ __all__ = ["AuthKind", "attach_credentials", "chosen_schemes", "default_auth_kin
 
 _DEFAULT_PORTS: Final = {"http": 80, "https": 443}
 # Header names and cookie values must stay one token; a secret is refused, not repaired.
-_FORBIDDEN: Final = frozenset(chr(c) for c in (*range(0x20), 0x7F))
+_FORBIDDEN: Final = re.compile(r"[\x00-\x1f\x7f]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +79,11 @@ def origin(url: str) -> tuple[str, str, int]:
     return scheme, (parts.hostname or "").lower(), parts.port or _DEFAULT_PORTS.get(scheme, 0)
 
 
+# A connection's base URL is configuration, the same on every call (and holds no secret,
+# unlike a request URL with an API key in its query): its origin is parsed once.
+_registered_origin = functools.lru_cache(maxsize=256)(origin)
+
+
 def chosen_schemes(
     connection: Connection, catalog: Catalog, operation_id: str
 ) -> tuple[str, ...] | None:
@@ -111,7 +118,7 @@ async def _read(secrets: SecretStore, principal: Principal, config: AuthConfig, 
         raise ConfigurationError(
             f"{what} stored as {config.secret_name!r} is not UTF-8 text; store it again"
         ) from None
-    if not value or any(char in _FORBIDDEN for char in value):
+    if not value or _FORBIDDEN.search(value):
         raise ConfigurationError(
             f"{what} stored as {config.secret_name!r} is empty or holds control characters "
             "(CR, LF, ...); store it again without them"
@@ -119,12 +126,18 @@ async def _read(secrets: SecretStore, principal: Principal, config: AuthConfig, 
     return value
 
 
+_EXPECTED_KIND: Final[dict[type, str]] = {
+    ApiKeyAuth: "api_key",
+    BearerAuth: "http_bearer",
+    BasicAuth: "http_basic",
+}
+
+
 def _check_kind(config: AuthConfig, scheme: SecurityScheme | None, where: str) -> AuthKind:
     if scheme is None:
         raise ConfigurationError(f"{where}: the spec defines no security scheme of that name")
     kind = _kind(scheme)
-    expected = {ApiKeyAuth: "api_key", BearerAuth: "http_bearer", BasicAuth: "http_basic"}
-    if expected[type(config)] != kind.kind:
+    if _EXPECTED_KIND[type(config)] != kind.kind:
         raise ConfigurationError(
             f"{where}: the spec's scheme is {kind.kind}, but the connection configures "
             f"{type(config).__name__}; configure the matching kind"
@@ -158,7 +171,7 @@ async def _credential(
             redactor.register(token)
         return "header", "Authorization", f"Bearer {token}"
     param = kind.parameter_name or ""
-    if not param or any(char in _FORBIDDEN for char in param):
+    if not param or _FORBIDDEN.search(param):
         raise ConfigurationError(f"{where}: the spec gives no usable apiKey parameter name")
     if kind.location not in ("header", "query", "cookie"):
         raise ConfigurationError(
@@ -223,8 +236,9 @@ async def attach_credentials(
             f"connection {connection.id!r} belongs to another principal; "
             f"{principal.id!r} cannot use its credentials"
         )
-    if origin(request.url) != origin(connection.base_url):
-        target = "{}://{}:{}".format(*origin(request.url))
+    target_origin = origin(request.url)
+    if target_origin != _registered_origin(connection.base_url):
+        target = "{}://{}:{}".format(*target_origin)
         raise PolicyViolation(
             f"{catalog.name}.{operation_id}: refusing to attach credentials of connection "
             f"{connection.id!r} to {target}; they attach only to {connection.base_url!r}"

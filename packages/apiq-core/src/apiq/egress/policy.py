@@ -17,12 +17,16 @@ import socket
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from ipaddress import ip_address
+from typing import TYPE_CHECKING
 
 import anyio
 import httpx
 
 from apiq.egress.addresses import IPAddress, is_loopback, parse_literal, refusal_reason
 from apiq.errors import ConfigurationError, EgressDenied
+
+if TYPE_CHECKING:
+    from apiq.egress.target_cache import CheckedTargetCache
 
 __all__ = ["CheckedTarget", "EgressPolicy", "Resolver", "display_url"]
 
@@ -108,11 +112,16 @@ class EgressPolicy:
             pairs.append((host, int(port_text)))
         return cls(allow=frozenset(pairs))
 
-    async def check(self, url: str | httpx.URL) -> CheckedTarget:
+    async def check(
+        self, url: str | httpx.URL, *, cache: CheckedTargetCache | None = None
+    ) -> CheckedTarget:
         """Resolve `url`'s host once and return its addresses if every one may be reached.
 
         Args:
             url: An absolute http or https URL.
+            cache: Recent results of this policy, by origin (`EgressTransport` keeps one);
+                a fresh entry stands for the resolution and judgement of its origin. The URL
+                itself (scheme, user info, host) is vetted on every call.
 
         Returns:
             The origin and the checked addresses; connect only to these.
@@ -121,31 +130,41 @@ class EgressPolicy:
             EgressDenied: The URL is invalid, has another scheme, carries credentials, its
                 host does not resolve, or any address is not public (and not allowed).
         """
-        parsed, shown = _parse(url)
+        parsed = _parse(url)
         scheme = parsed.scheme
+        port = _DEFAULT_PORTS[scheme] if parsed.port is None else parsed.port
         try:
             host = parsed.raw_host.decode("ascii").lower()
+            if cache is not None:
+                cached = cache.get(self, scheme, host, port)
+                if cached is not None:
+                    return cached
+            written = host
             literal = parse_literal(host)
         except (UnicodeError, ValueError) as exc:
+            shown = display_url(parsed)
             raise EgressDenied(
                 f"Refused {shown}: host {parsed.host!r} looks like a numeric IP address but is "
                 "not a valid one; use a host name or a dotted IPv4 / bracketed IPv6 address.",
                 url=shown,
             ) from exc
-        port = _DEFAULT_PORTS[scheme] if parsed.port is None else parsed.port
         if literal is not None:
             host = str(literal)
             addresses: list[IPAddress] = [literal]
         else:
-            addresses = await self._resolve(host, port, shown)
-        self._judge(host, port, addresses, shown)
-        return CheckedTarget(scheme, host, port, tuple(str(address) for address in addresses))
+            addresses = await self._resolve(host, port, parsed)
+        self._judge(host, port, addresses, parsed)
+        target = CheckedTarget(scheme, host, port, tuple(str(address) for address in addresses))
+        if cache is not None:
+            cache.put(self, scheme, written, port, target)
+        return target
 
-    async def _resolve(self, host: str, port: int, shown: str) -> list[IPAddress]:
+    async def _resolve(self, host: str, port: int, url: httpx.URL) -> list[IPAddress]:
         resolver = self.resolver or _system_resolver
         try:
             answers = await resolver(host, port)
         except (OSError, UnicodeError, ValueError) as exc:
+            shown = display_url(url)
             raise _UnresolvedHost(
                 f"Refused {shown}: could not resolve {host} ({exc}); check the host name.",
                 url=shown,
@@ -155,6 +174,7 @@ class EgressPolicy:
             try:
                 address = ip_address(answer)
             except ValueError as exc:
+                shown = display_url(url)
                 raise EgressDenied(
                     f"Refused {shown}: the resolver answered {answer!r} for {host}, which is not "
                     "an IP address; check the resolver.",
@@ -163,13 +183,14 @@ class EgressPolicy:
             if address not in addresses:
                 addresses.append(address)
         if not addresses:
+            shown = display_url(url)
             raise _UnresolvedHost(
                 f"Refused {shown}: {host} resolved to no addresses; check the host name.",
                 url=shown,
             )
         return addresses
 
-    def _judge(self, host: str, port: int, addresses: list[IPAddress], shown: str) -> None:
+    def _judge(self, host: str, port: int, addresses: list[IPAddress], url: httpx.URL) -> None:
         allowed = (host, port) in self.allow
         for address in addresses:
             # "10.0.0.1 is ..." for a literal, "db.internal resolves to 10.0.0.1, which is ..."
@@ -180,6 +201,7 @@ class EgressPolicy:
             )
             if allowed:
                 if not is_loopback(address):
+                    shown = display_url(url)
                     raise EgressDenied(
                         f"Refused {shown}: {_entry(host, port)} is on {_ALLOW_ENV}, but {where} "
                         "not a loopback address; the allow-list admits only loopback.",
@@ -194,6 +216,7 @@ class EgressPolicy:
                 advice = f"to reach a local test server, add {_entry(host, port)} to {_ALLOW_ENV}."
             else:
                 advice = "APIQ only sends requests to public internet addresses."
+            shown = display_url(url)
             raise EgressDenied(
                 f"Refused {shown}: {where} {reason}; {advice}",
                 url=shown,
@@ -225,35 +248,41 @@ def display_url(url: str | httpx.URL) -> str:
     return shown + "?…" if url.query else shown
 
 
-def _parse(url: str | httpx.URL) -> tuple[httpx.URL, str]:
-    """Parse and vet everything but the host's addresses; return the URL and its display."""
+def _parse(url: str | httpx.URL) -> httpx.URL:
+    """Parse and vet everything but the host's addresses.
+
+    The display form is built only for a refusal: it costs a second URL parse, which every
+    allowed request would otherwise pay.
+    """
     if isinstance(url, httpx.URL):
         parsed = url
     else:
-        shown = display_url(str(url))
         try:
             parsed = httpx.URL(url)
         except (httpx.InvalidURL, TypeError, ValueError, UnicodeError) as exc:
+            shown = display_url(str(url))
             raise EgressDenied(
                 f"Refused {shown}: not a valid URL ({exc}); use an absolute http or https URL.",
                 url=shown,
             ) from exc
-    shown = display_url(parsed)
     if parsed.scheme not in _DEFAULT_PORTS:
+        shown = display_url(parsed)
         what = f"scheme {parsed.scheme!r}" if parsed.scheme else "a URL without a scheme"
         raise EgressDenied(
             f"Refused {shown}: {what} is not allowed; APIQ only sends http and https requests.",
             url=shown,
         )
     if parsed.userinfo:
+        shown = display_url(parsed)
         raise EgressDenied(
             f"Refused {shown}: the URL contains a user name or password; remove it and give the "
             "credentials to the connection's auth settings instead.",
             url=shown,
         )
     if not parsed.raw_host:
+        shown = display_url(parsed)
         raise EgressDenied(f"Refused {shown}: the URL has no host.", url=shown)
-    return parsed, shown
+    return parsed
 
 
 def _is_loopback_name(host: str) -> bool:

@@ -61,7 +61,6 @@ async def send_following_redirects(
     if max_redirects is None:
         policy = client.policy if isinstance(client, _EgressClient) else _DEFAULT_POLICY
         max_redirects = policy.max_redirects
-    stripped = {name.lower() for name in (*_CREDENTIAL_HEADERS, *credential_headers)}
     history: list[httpx.Response] = []
     current = request
     left_origin = False
@@ -85,7 +84,7 @@ async def send_following_redirects(
             )
         if left_origin or _origin(following.url) != _origin(current.url):
             left_origin = True
-            for name in stripped:
+            for name in {name.lower() for name in (*_CREDENTIAL_HEADERS, *credential_headers)}:
                 following.headers.pop(name, None)
         current = following
     response.history = history

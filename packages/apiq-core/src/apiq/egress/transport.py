@@ -4,7 +4,9 @@
 checked too), then rewrites the URL's host to one of the checked IP addresses. The Host
 header keeps the original name, and for https the TLS server name (SNI) and certificate
 check use the original name as well, so nothing resolves the name a second time and a DNS
-answer that changes between check and connect (rebinding) has no effect.
+answer that changes between check and connect (rebinding) has no effect. An origin's
+allowed check is reused for a few seconds (`check_ttl_s`, see `apiq.egress.target_cache`):
+the reused target holds the addresses that were checked, so the pinning is the same.
 
 Connection pools key on (scheme, host, port); with the host rewritten to an IP, two https
 names on one IP would share a TLS connection whose certificate was checked for only one of
@@ -14,11 +16,14 @@ them. The default inner transport therefore keeps one pool per https server name
 from __future__ import annotations
 
 import ssl
+import time
+from collections.abc import Callable
 from typing import Any
 
 import httpx
 
 from apiq.egress.policy import CheckedTarget, EgressPolicy, _UnresolvedHost, display_url
+from apiq.egress.target_cache import DEFAULT_CHECK_TTL_S, CheckedTargetCache
 from apiq.errors import ConfigurationError, EgressDenied
 
 __all__ = ["EgressTransport", "egress_client"]
@@ -37,6 +42,9 @@ class EgressTransport(httpx.AsyncBaseTransport):
             inner transport is closed with this one.
         verify: TLS verification for the default inner transports (`True`, `False` or an
             `ssl.SSLContext`); ignored when `inner` is given.
+        check_ttl_s: Seconds an origin's allowed check is reused before its host is
+            resolved and judged again; 0 checks every request afresh.
+        clock: Monotonic seconds, for `check_ttl_s`.
     """
 
     def __init__(
@@ -45,8 +53,11 @@ class EgressTransport(httpx.AsyncBaseTransport):
         inner: httpx.AsyncBaseTransport | None = None,
         *,
         verify: ssl.SSLContext | bool = True,
+        check_ttl_s: float = DEFAULT_CHECK_TTL_S,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.policy = policy
+        self._checked = CheckedTargetCache(check_ttl_s, clock=clock)
         self._inner = inner
         self._verify = verify
         self._ssl_context: ssl.SSLContext | None = None
@@ -61,7 +72,7 @@ class EgressTransport(httpx.AsyncBaseTransport):
                 the connection.
         """
         try:
-            target = await self.policy.check(request.url)
+            target = await self.policy.check(request.url, cache=self._checked)
         except _UnresolvedHost as exc:
             raise httpx.ConnectError(str(exc), request=request) from exc
         transport = self._transport_for(target)
@@ -76,6 +87,7 @@ class EgressTransport(httpx.AsyncBaseTransport):
             await _refuse_invalid_location(request, response)
             return response
         assert failure is not None  # check() never returns an empty address list
+        self._checked.forget(target)  # the API may have moved: resolve again next time
         raise failure
 
     def _transport_for(self, target: CheckedTarget) -> httpx.AsyncBaseTransport:
@@ -108,8 +120,10 @@ async def _refuse_invalid_location(request: httpx.Request, response: httpx.Respo
     httpx parses Location as soon as a redirect arrives (even when not following) and would
     raise RemoteProtocolError; every unusable URL is an egress refusal here instead.
     """
+    if response.status_code not in (301, 302, 303, 307, 308):
+        return
     location = response.headers.get("location")
-    if location is None or response.status_code not in (301, 302, 303, 307, 308):
+    if location is None:
         return
     try:
         httpx.URL(location)
@@ -124,14 +138,24 @@ async def _refuse_invalid_location(request: httpx.Request, response: httpx.Respo
 
 
 def _pinned(request: httpx.Request, target: CheckedTarget, address: str) -> httpx.Request:
-    """A copy of `request` addressed to `address`, with the original Host and TLS name."""
+    """`request` addressed to `address`, with the original Host and TLS name."""
+    sni = target.host if target.scheme == "https" and target.host not in target.addresses else None
+    if (
+        sni is None
+        and request.url.host == address
+        and "host" in request.headers
+        and "sni_hostname" not in request.extensions
+    ):
+        # The URL already names the checked address (an IP literal): connecting to it
+        # resolves nothing, and a rewritten copy would be identical.
+        return request
     headers = request.headers.copy()
     if "host" not in headers:
         headers["Host"] = request.url.netloc.decode("ascii")
     extensions = dict(request.extensions)
     extensions.pop("sni_hostname", None)
-    if target.scheme == "https" and target.host not in target.addresses:
-        extensions["sni_hostname"] = target.host  # also the name the certificate must match
+    if sni is not None:
+        extensions["sni_hostname"] = sni  # also the name the certificate must match
     return httpx.Request(
         request.method,
         request.url.copy_with(host=address),
@@ -141,15 +165,38 @@ def _pinned(request: httpx.Request, target: CheckedTarget, address: str) -> http
     )
 
 
+class _UnlearnedCookies(httpx.Cookies):
+    """A client cookie jar that never learns from responses.
+
+    One egress client serves every principal: a cookie one API set in answer to Alice's call
+    would otherwise ride along on Bob's next call to that host. Cookies a request needs are
+    passed with that request (a connection's cookie credentials are).
+    """
+
+    def extract_cookies(self, response: httpx.Response) -> None:
+        return
+
+
 class _EgressClient(httpx.AsyncClient):
     """An AsyncClient whose unparseable URLs are egress refusals like every other bad URL.
 
-    It keeps its `policy`, so `send_following_redirects` applies the policy's redirect limit.
+    It keeps its `policy`, so `send_following_redirects` applies the policy's redirect limit,
+    and its cookie jar never learns from responses (see `_UnlearnedCookies`).
     """
 
     def __init__(self, policy: EgressPolicy, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.policy = policy
+        self.cookies = self._cookies
+
+    @property
+    def cookies(self) -> httpx.Cookies:
+        """Cookies sent with every request: only those given to the client, never learned."""
+        return self._cookies
+
+    @cookies.setter
+    def cookies(self, cookies: Any) -> None:
+        self._cookies = _UnlearnedCookies(cookies)
 
     def build_request(self, *args: Any, **kwargs: Any) -> httpx.Request:
         try:
@@ -163,7 +210,9 @@ class _EgressClient(httpx.AsyncClient):
             ) from exc
 
 
-def egress_client(policy: EgressPolicy, **kwargs: Any) -> httpx.AsyncClient:
+def egress_client(
+    policy: EgressPolicy, *, check_ttl_s: float = DEFAULT_CHECK_TTL_S, **kwargs: Any
+) -> httpx.AsyncClient:
     """An `httpx.AsyncClient` whose every request passes `policy` and never auto-redirects.
 
     Follow redirects with `send_following_redirects`, which re-checks each hop, strips
@@ -171,6 +220,7 @@ def egress_client(policy: EgressPolicy, **kwargs: Any) -> httpx.AsyncClient:
 
     Args:
         policy: The egress policy.
+        check_ttl_s: Seconds an origin's allowed check is reused (see `EgressTransport`).
         **kwargs: Passed to `httpx.AsyncClient` (timeout, headers, auth, base_url, ...);
             `verify` configures TLS of the egress transport.
 
@@ -189,5 +239,5 @@ def egress_client(policy: EgressPolicy, **kwargs: Any) -> httpx.AsyncClient:
             "egress_client() does not follow redirects itself; use send_following_redirects() "
             "so every hop is checked and credentials stay with their origin."
         )
-    transport = EgressTransport(policy, verify=kwargs.pop("verify", True))
+    transport = EgressTransport(policy, verify=kwargs.pop("verify", True), check_ttl_s=check_ttl_s)
     return _EgressClient(policy, transport=transport, follow_redirects=False, **kwargs)
