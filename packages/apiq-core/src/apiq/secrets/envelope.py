@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import json
 import os
 import secrets
@@ -256,6 +257,7 @@ class SealedSecret:
         return (self.tenant, self.principal_id, self.name)
 
 
+@functools.lru_cache(maxsize=1024)  # read on every call that attaches a credential
 def _aad(part: str, tenant: str, principal_id: str, name: str, kek_version: int | None) -> bytes:
     # A JSON array is unambiguous ("a/b"+"c" differs from "a"+"b/c") and, being ASCII-escaped,
     # encodes any str, even lone surrogates.
