@@ -71,7 +71,7 @@ async def setup(
     name = secret_name("pets", "api_key", "api_key")
     await store.put(ALICE, name, PETSTORE_API_KEY.encode())
     registry = Registry()
-    pets = build_catalog(api_key_only(petstore_service.spec()), source="pets.json", name="petstore")
+    pets = build_catalog(petstore_service.served_spec(), source="pets.json", name="petstore")
     registry.add(
         Connection(
             "pets",
@@ -99,15 +99,6 @@ async def setup(
         )
         async with LocalExecutor(outbound, registry, approvals=approvals, audit=sink) as executor:
             yield Setup(executor, approvals, sink)
-
-
-def api_key_only(spec: dict[str, Any]) -> dict[str, Any]:
-    """The Petstore document with every operation secured by its `api_key` scheme alone."""
-    for item in spec["paths"].values():
-        for operation in item.values():
-            if isinstance(operation, dict):
-                operation["security"] = [{"api_key": []}]
-    return spec
 
 
 FLAKY_SPEC: dict[str, Any] = {
@@ -197,6 +188,7 @@ async def test_four_steps_with_data_flowing_between_them(
     ]
     # The state-changing call carried an Idempotency-Key derived from execution and step.
     assert petstore_service.requests[2].headers["idempotency-key"].startswith("apiq-")
+    assert state.steps["detail"]["request"]["url"] == f"{petstore_service.base_url}/pet/{first}"
     kinds = [(e.kind, e.step_id) for e in events]
     assert kinds[0] == ("execution.started", None)
     assert kinds[-1] == ("execution.finished", None)

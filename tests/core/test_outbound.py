@@ -141,6 +141,7 @@ async def test_get_pet_by_id_sends_the_api_key_and_returns_the_pet(
     assert result.status_code == 200
     assert isinstance(result.body, dict)
     assert result.body["name"] == "doggie"
+    assert (result.method, result.url) == ("GET", f"{petstore_service.base_url}/pet/1")
     [sent] = petstore_service.requests
     assert (sent.method, sent.path) == ("GET", "/v2/pet/1")
     assert sent.headers["api_key"] == PETSTORE_API_KEY

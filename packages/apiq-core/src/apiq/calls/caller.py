@@ -66,6 +66,10 @@ class CallResult:
     duration_ms: float
     """The whole call, waits between attempts included."""
     attempts: tuple[AttemptRecord, ...]
+    method: str = ""
+    """The request method (set by `Outbound`)."""
+    url: str = ""
+    """The request URL without credentials, registered secrets masked (set by `Outbound`)."""
 
 
 class Caller:

@@ -156,6 +156,8 @@ class Outbound:
             result,
             headers=self._redactor.mask_pairs(result.headers),
             body=self._redactor.mask(result.body),
+            method=request.method,
+            url=self._redactor.mask_text(request.url),
         )
 
     async def _record_credential_use(

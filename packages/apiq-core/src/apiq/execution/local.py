@@ -1,7 +1,8 @@
 """`LocalExecutor`: runs approved plans in this process (notebooks, scripts, tests).
 
-It owns a task group, so it is used as an async context manager; leaving it cancels what
-still runs. Every call goes through `Outbound` (credentials, egress, retries, audit,
+`run` executes in the calling task and reports events to a callback as they happen;
+`start` runs in the background and needs `async with LocalExecutor(...)` (its task group;
+leaving it cancels what still runs). Every call goes through `Outbound` (credentials, egress, retries, audit,
 redaction); every execution starts only after `admit` (ownership, validation, approval).
 State lives in memory: a crash loses running executions — use `DbosExecutor` to survive one.
 """
@@ -9,7 +10,7 @@ State lives in memory: a crash loses running executions — use `DbosExecutor` t
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self
@@ -109,9 +110,42 @@ class LocalExecutor:
         inputs: Mapping[str, Any] | None = None,
         approval: str | None = None,
     ) -> str:
-        """Admit `plan` (see `admit`) and start it; returns the execution id."""
+        """Admit `plan` (see `admit`) and start it in the background; returns its id."""
         if self._group is None:
-            raise ExecutionError("use LocalExecutor as 'async with LocalExecutor(...) as ex'")
+            raise ExecutionError(
+                "start() runs executions in the background: use 'async with LocalExecutor(...)"
+                " as ex', or run() to execute in the calling task"
+            )
+        execution, runner = await self._prepare(principal, plan, inputs, approval, None)
+        self._group.start_soon(self._run, principal, execution, runner)
+        return execution.state.execution_id
+
+    async def run(
+        self,
+        principal: Principal,
+        plan: Plan,
+        *,
+        inputs: Mapping[str, Any] | None = None,
+        approval: str | None = None,
+        on_event: Callable[[ExecutionEvent], Any] | None = None,
+    ) -> ExecutionState:
+        """Admit `plan` and execute it in the calling task; returns the final state.
+
+        `on_event` sees each event as it happens (live progress in a notebook or a CLI);
+        no `async with` is needed.
+        """
+        execution, runner = await self._prepare(principal, plan, inputs, approval, on_event)
+        await self._run(principal, execution, runner)
+        return execution.state
+
+    async def _prepare(
+        self,
+        principal: Principal,
+        plan: Plan,
+        inputs: Mapping[str, Any] | None,
+        approval: str | None,
+        on_event: Callable[[ExecutionEvent], Any] | None,
+    ) -> tuple[_Execution, Runner]:
         admitted = await admit(
             principal,
             plan,
@@ -140,9 +174,12 @@ class LocalExecutor:
         async def emit(kind: str, step_id: str | None, detail: dict[str, Any]) -> None:
             if len(execution.events) >= MAX_EVENTS:
                 raise ExecutionError(f"execution {execution_id} emitted {MAX_EVENTS} events")
-            execution.events.append(ExecutionEvent(execution_id, kind, step_id, detail))
+            event = ExecutionEvent(execution_id, kind, step_id, detail)
+            execution.events.append(event)
             execution.changed.set()
             execution.changed = anyio.Event()
+            if on_event is not None:
+                on_event(event)
 
         runner = Runner(
             plan,
@@ -155,8 +192,7 @@ class LocalExecutor:
             cancelled=execution.cancel_requested.is_set,
             limits=self._limits,
         )
-        self._group.start_soon(self._run, principal, execution, runner)
-        return execution_id
+        return execution, runner
 
     async def _run(self, principal: Principal, execution: _Execution, runner: Runner) -> None:
         try:

@@ -51,6 +51,6 @@ class OutboundStepCall:
             body=result.body,
             duration_ms=result.duration_ms,
             attempts=len(result.attempts),
-            method=getattr(result, "method", ""),
-            url=getattr(result, "url", ""),
+            method=result.method,
+            url=result.url,
         )

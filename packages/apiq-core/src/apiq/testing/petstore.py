@@ -108,7 +108,8 @@ def _json_body(request: ServiceRequest, schema: str) -> dict[str, Any] | str:
 
 
 class PetstoreService(LoopbackService):
-    """The Petstore; `base_url` ends in `/v2` like the spec's server."""
+    """The Petstore; `base_url` ends in `/v2` like the spec's server; `spec_url` serves its
+    own OpenAPI description (`served_spec`)."""
 
     def __init__(self, api_key: str = PETSTORE_API_KEY) -> None:
         super().__init__()
@@ -136,14 +137,31 @@ class PetstoreService(LoopbackService):
         """`http://127.0.0.1:<port>/v2`."""
         return f"http://127.0.0.1:{self.port}/v2"
 
+    @property
+    def spec_url(self) -> str:
+        """`http://127.0.0.1:<port>/openapi.json`."""
+        return f"http://127.0.0.1:{self.port}/openapi.json"
+
     def spec(self) -> dict[str, Any]:
         """The spec with `servers` pointing at this live service."""
         spec = petstore_spec()
         spec["servers"] = [{"url": self.base_url}]
         return spec
 
+    def served_spec(self) -> dict[str, Any]:
+        """What `GET /openapi.json` answers: `spec()` with every operation secured by the
+        `api_key` scheme, the one this service checks (it implements no OAuth server)."""
+        spec = self.spec()
+        for item in spec["paths"].values():
+            for operation in item.values():
+                if isinstance(operation, dict):
+                    operation["security"] = [{"api_key": []}]
+        return spec
+
     def handle(self, request: ServiceRequest) -> Reply:
         segments = request.segments
+        if segments == ["openapi.json"] and request.method == "GET":
+            return json_reply(200, self.served_spec())
         if segments[:1] != ["v2"]:
             return _error(404, f"no such path {request.path}; the API is under /v2")
         with self.lock:  # one request at a time: the store is plain dicts
