@@ -13,12 +13,13 @@ from collections.abc import Iterator
 
 import pytest
 
+from apiq.testing.petstore import PetstoreService
 from tests.services.echo import EchoService
 from tests.services.flaky import FlakyService
-from apiq.testing.petstore import PetstoreService
+from tests.services.llm import LlmService
 from tests.services.redirect_trap import RedirectTrap
 
-__all__ = ["echo_service", "flaky_service", "petstore_service", "redirect_trap"]
+__all__ = ["echo_service", "flaky_service", "llm_service", "petstore_service", "redirect_trap"]
 
 
 @pytest.fixture
@@ -47,3 +48,10 @@ def redirect_trap() -> Iterator[RedirectTrap]:
     """Two origins: `trap.entry` redirects, `trap.target` records what arrived."""
     with RedirectTrap() as trap:
         yield trap
+
+
+@pytest.fixture
+def llm_service() -> Iterator[LlmService]:
+    """A chat-completions server with scripted answers at `.url("/v1")` (tests.services.llm)."""
+    with LlmService() as service:
+        yield service
