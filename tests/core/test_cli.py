@@ -7,11 +7,13 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from importlib.resources import files
 from pathlib import Path
 
 import pytest
 
+from apiq.testing.petstore import PETSTORE_API_KEY, PetstoreService
 from tests.loopback import loopback_server, respond
 
 BUNDLED = files("apiq.data").joinpath("petstore-oas30.json").read_bytes()
@@ -118,13 +120,113 @@ def test_a_url_outside_the_egress_allow_list_is_refused() -> None:
         assert len(json.loads(allowed.stdout)["operations"]) == 20
 
 
-def test_demo_runs_the_ingestion_path_end_to_end() -> None:
-    result = apiq("demo")
+def test_demo_runs_three_requests_end_to_end_offline() -> None:
+    result = apiq("demo", "--yes")
     assert result.returncode == 0, result.stderr
-    assert "findPetsByStatus" in result.stdout
-    assert "spec.fetch" in result.stdout
-    assert "spec.cache.hit" in result.stdout
-    assert '"body"' in result.stdout
+    out = result.stdout
+    assert "findPetsByStatus" in out
+    assert "changes state" in out  # the third plan is marked and approved
+    assert "Approved" in out
+    assert out.count("finished: succeeded") == 3
+    assert "POST http://127.0.0.1" in out
+    for action in ("spec.fetch", "plan.created", "plan.approved", "call.attempt"):
+        assert action in out
+    assert "special-key" not in out + result.stderr  # the demo API key never shows
+
+
+def test_demo_without_yes_sends_nothing_that_was_not_approved() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "apiq", "demo"],
+        input="n\n",
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "COLUMNS": "200"},
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "Not approved: nothing was sent." in result.stdout
+    assert "POST http://127.0.0.1" not in result.stdout.split("Not approved")[1]
+
+
+@pytest.fixture
+def petstore() -> Iterator[PetstoreService]:
+    with PetstoreService() as service:
+        yield service
+
+
+def ask(service: PetstoreService, *args: str) -> subprocess.CompletedProcess[str]:
+    return apiq(
+        *args,
+        "--spec",
+        service.spec_url,
+        env={"APIQ_EGRESS_ALLOW": f"127.0.0.1:{service.port}", "DEMO_KEY": PETSTORE_API_KEY},
+    )
+
+
+def test_search_json_ranks_operations(petstore: PetstoreService) -> None:
+    result = ask(petstore, "search", "find pets by their status", "--json")
+    assert result.returncode == 0, result.stderr
+    operations = json.loads(result.stdout)["operations"]
+    assert operations[0]["operationId"] == "findPetsByStatus"
+    assert set(operations[0]) >= {"method", "path", "operationId", "score"}
+    assert operations[0]["method"] == "GET"
+    assert [op["score"] for op in operations] == sorted(op["score"] for op in operations)[::-1]
+
+
+def test_plan_json_has_steps_and_sends_nothing(petstore: PetstoreService) -> None:
+    result = ask(petstore, "plan", "find the available pets and order the first one", "--json")
+    assert result.returncode == 0, result.stderr
+    plan = json.loads(result.stdout)
+    assert [s["operationId"] for s in plan["steps"]] == ["findPetsByStatus", "placeOrder"]
+    assert plan["steps"][1]["method"] == "POST"
+    assert plan["steps"][1]["changesState"] is True
+    assert plan["needsApproval"] is True
+    assert all("arguments" in step for step in plan["steps"])
+    assert [r.path for r in petstore.requests] == ["/openapi.json"]
+
+
+def test_run_yes_executes_with_the_key_from_the_environment(petstore: PetstoreService) -> None:
+    result = ask(
+        petstore, "run", "place an order for pet 2", "--yes", "--json", "--auth", "api_key=DEMO_KEY"
+    )
+    assert result.returncode == 0, result.stderr
+    output = json.loads(result.stdout)
+    assert output["result"]["status"] == "succeeded"
+    sent = [r for r in petstore.requests if r.path.startswith("/v2")]
+    assert [(r.method, r.path) for r in sent] == [("POST", "/v2/store/order")]
+    assert sent[0].headers["api_key"] == PETSTORE_API_KEY
+    assert PETSTORE_API_KEY not in result.stdout
+
+
+def test_run_refused_at_the_prompt_sends_nothing(petstore: PetstoreService) -> None:
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "apiq",
+            "run",
+            "place an order for pet 2",
+            "--spec",
+            petstore.spec_url,
+        ],
+        input="n\n",
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "COLUMNS": "200", "APIQ_EGRESS_ALLOW": f"127.0.0.1:{petstore.port}"},
+        check=False,
+    )
+    assert result.returncode == 1
+    assert "nothing was sent" in result.stderr
+    assert not [r for r in petstore.requests if r.path.startswith("/v2")]
+
+
+def test_auth_from_a_missing_variable_is_one_clear_line(petstore: PetstoreService) -> None:
+    result = ask(petstore, "run", "find available pets", "--auth", "api_key=NOT_SET_ANYWHERE")
+    assert result.returncode == 2
+    assert "NOT_SET_ANYWHERE is not set" in result.stderr
+    assert "Traceback" not in result.stderr
 
 
 @pytest.mark.shared

@@ -11,7 +11,6 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
-    from apiq.catalog import Catalog
     from apiq.models import (
         AuditEvent,
         AuditQuery,
@@ -22,6 +21,7 @@ if TYPE_CHECKING:
         Principal,
         SpecCacheEntry,
     )
+    from apiq.search import CatalogView
     from apiq.workflows.model import Plan
 
 __all__ = ["AuditSink", "Executor", "Planner", "SecretStore", "SpecCache", "SpecSource"]
@@ -82,8 +82,12 @@ class SecretStore(Protocol):
 class Planner(Protocol):
     """Turns a plain-English request into a plan over the operations it is shown."""
 
-    async def plan(self, principal: Principal, request: str, catalogs: Sequence[Catalog]) -> Plan:
-        """Plan `request`. Raises PlanningError when no valid plan can be made."""
+    async def plan(self, principal: Principal, request: str, view: CatalogView) -> Plan:
+        """Plan `request` over the operations `view` offers (the principal's connections).
+
+        Raises:
+            PlanningError: No valid plan can be made; nothing is sent either way.
+        """
         ...
 
 

@@ -18,7 +18,7 @@ from importlib.metadata import entry_points
 import anyio
 from rich.console import Console
 
-from apiq.cli import demo, inspect
+from apiq.cli import ask, demo, inspect
 from apiq.errors import ApiqError
 
 __all__ = ["main"]
@@ -33,6 +33,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(title="commands", metavar="COMMAND")
     demo.register(commands)
+    ask.register(commands)
     inspect.register(commands)
     for entry in entry_points(group=ENTRY_POINT_GROUP):
         entry.load()(commands)

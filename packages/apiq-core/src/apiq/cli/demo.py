@@ -1,114 +1,92 @@
-"""`apiq demo`: the whole ingestion path on embedded defaults, with nothing to set up.
+"""`apiq demo`: the whole path, offline, on embedded defaults, with nothing to set up.
 
-It serves the Petstore description bundled with the package over real HTTP on loopback,
-registers it through the egress policy (allowing exactly that loopback port), fetches and
-parses it into a catalog, loads it again from the cache, and shows the audit trail and one
-operation's argument schema. Planning and execution join the demo as their issues land.
+It starts a real Petstore service on loopback (`apiq.testing.petstore`: an in-memory store,
+real validation and status codes) that serves its own OpenAPI description, connects it with
+the egress allow-list scoped to exactly that port and its API key, and runs three plain-
+English requests end to end with the offline planner: a read, a multi-step read with data
+flowing from one step to the next, and one that changes state and so needs approval
+(prompted, or `--yes`). It prints each plan, the approval, live progress, the results and
+the audit trail.
 """
 
 from __future__ import annotations
 
 import argparse
-import hashlib
-import json
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from importlib.resources import files
 
 from rich.console import Console
-from rich.syntax import Syntax
 
-from apiq.cli.inspect import render_catalog
+from apiq.cli.ask import progress_printer
 from apiq.client import Apiq
 from apiq.egress import EgressPolicy
 from apiq.models import AuditQuery
+from apiq.review import results_table
+from apiq.testing.petstore import PETSTORE_API_KEY, PetstoreService
 
-__all__ = ["register"]
+__all__ = ["DEMO_REQUESTS", "register"]
 
-BUNDLED_SPEC = "petstore-oas30.json"
+DEMO_REQUESTS = (
+    "find the pets that are available",
+    "find the sold pets and then get the details of the first one",
+    "find the available pets and order the first one",
+)
+"""A read, a multi-step read with chaining, and a request that changes state."""
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = commands.add_parser(
         "demo",
-        help="ingest the bundled Petstore API over loopback HTTP and show its catalog",
-        description="Run APIQ's ingestion path end to end on embedded defaults.",
+        help="run plain-English requests end to end against a bundled demo API on loopback",
+        description="Connect a bundled Petstore on loopback and run three requests end to end.",
     )
+    parser.add_argument("--yes", action="store_true", help="approve state changes unasked")
     parser.set_defaults(handler=run)
 
 
-@contextmanager
-def _serve_bundled_spec() -> Iterator[int]:
-    """Serve the bundled spec at http://127.0.0.1:<port>/openapi.json with an ETag."""
-    body = files("apiq.data").joinpath(BUNDLED_SPEC).read_bytes()
-    etag = '"' + hashlib.sha256(body).hexdigest()[:16] + '"'
-
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, format: str, *args: object) -> None:
-            return
-
-        def do_GET(self) -> None:
-            if self.path != "/openapi.json":
-                self.send_error(404)
-                return
-            if self.headers.get("If-None-Match") == etag:
-                self.send_response(304)
-                self.send_header("ETag", etag)
-                self.end_headers()
-                return
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.send_header("ETag", etag)
-            self.end_headers()
-            self.wfile.write(body)
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield server.server_address[1]
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
 async def run(args: argparse.Namespace, out: Console, err: Console) -> int:
-    with _serve_bundled_spec() as port:
-        url = f"http://127.0.0.1:{port}/openapi.json"
-        policy = EgressPolicy(allow=frozenset({("127.0.0.1", port)}))
+    with PetstoreService() as service:
+        policy = EgressPolicy(allow=frozenset({("127.0.0.1", service.port)}))
         async with Apiq(egress=policy) as apiq:
-            out.rule("[bold]1. Register an API by its OpenAPI description")
-            out.print(f"Fetching {url} through the egress policy (only this loopback port allowed)")
-            catalog = await apiq.load(url, name="petstore")
-            render_catalog(catalog, out)
+            out.rule("[bold]Connect an API by its OpenAPI description")
+            out.print(
+                f"Demo API on {service.base_url}; egress allowed to 127.0.0.1:{service.port} "
+                "only; its API key goes to an encrypted store, never into a plan or a log.",
+                highlight=False,
+            )
+            connection = await apiq.connect(
+                service.spec_url, name="petstore", auth={"api_key": PETSTORE_API_KEY}
+            )
+            catalog = apiq.catalog(connection.catalog)
+            out.print(f"Connected [bold]{connection.id}[/]: {len(catalog)} operations.")
+            failures = 0
+            for number, request in enumerate(DEMO_REQUESTS, 1):
+                out.rule(f"[bold]{number}. “{request}”")
+                plan = await apiq.plan(request)
+                shown = apiq.review(plan)
+                out.print(shown)
+                approval = None
+                if shown.needs_approval:
+                    changing = ", ".join(s.step_id for s in shown.steps if s.changes_state)
+                    if not args.yes:
+                        answer = err.input(f"{changing} change state. Approve? [y/N] ")
+                        if answer.strip().lower() not in ("y", "yes"):
+                            out.print("Not approved: nothing was sent.")
+                            continue
+                    approval = await apiq.approve(plan)
+                    out.print(f"Approved {changing} (single-use token bound to this plan).")
+                state = await apiq.execute(plan, approval=approval, on_event=progress_printer(out))
+                out.print(results_table(state))
+                failures += state.status != "succeeded"
 
-            out.rule("[bold]2. Load it again: served from the spec cache")
-            await apiq.load(url, name="petstore")
-            for entry in await apiq.spec_cache.entries():
+            out.rule("[bold]The audit trail (secrets only as keyed fingerprints)")
+            for event in reversed(await apiq.audit.query(AuditQuery(limit=40))):
                 out.print(
-                    f"cached {entry.url}: {entry.size_bytes} bytes, etag {entry.etag}, "
-                    f"fresh for {entry.ttl_remaining / 3600:.1f} h",
+                    f"{event.at:%H:%M:%S} {event.actor:<6} {event.action:<22} {event.outcome:<6}"
+                    f" {event.target or ''}",
                     highlight=False,
                 )
-
-            out.rule("[bold]3. The audit trail")
-            for event in reversed(await apiq.audit.query(AuditQuery(limit=20))):
-                out.print(
-                    f"{event.at:%H:%M:%S} {event.actor:<6} {event.action:<24} {event.outcome:<7}"
-                    f" {event.target}",
-                    highlight=False,
-                )
-
-            operation = next(op for op in catalog.operations if op.request_body is not None)
-            out.rule(f"[bold]4. What {operation.operation_id} takes: one JSON Schema of arguments")
-            schema = catalog.argument_schema(operation.operation_id)
-            out.print(Syntax(json.dumps(schema, indent=2)[:3000], "json", word_wrap=True))
-
     out.rule()
     out.print(
-        "Next: [bold]uv run apiq inspect path/or/url/to/openapi.json[/] (add --json for JSON).",
+        'Next: [bold]uv run apiq plan "..." --spec path/or/url/to/openapi.json[/] '
+        "(or search, run; add --json)."
     )
-    return 0
+    return 1 if failures else 0

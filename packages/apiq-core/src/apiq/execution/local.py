@@ -2,8 +2,9 @@
 
 `run` executes in the calling task and reports events to a callback as they happen;
 `start` runs in the background and needs `async with LocalExecutor(...)` (its task group;
-leaving it cancels what still runs). Every call goes through `Outbound` (credentials, egress, retries, audit,
-redaction); every execution starts only after `admit` (ownership, validation, approval).
+leaving it cancels what still runs). Every call goes through `Outbound` (credentials,
+egress, retries, audit, redaction); every execution starts only after `admit` (ownership,
+validation, approval).
 State lives in memory: a crash loses running executions — use `DbosExecutor` to survive one.
 """
 

@@ -27,8 +27,8 @@ import anyio
 
 from apiq.calls.retry import retry_after_s
 from apiq.errors import ApiqError, WorkflowError
-from apiq.workflows.arguments import step_arguments
 from apiq.execution.steps import Emit, Limits, RunResult, StepCall, StepRequest, StepResponse
+from apiq.workflows.arguments import step_arguments
 from apiq.workflows.criteria import check
 from apiq.workflows.expressions import (
     ExpressionContext,

@@ -193,6 +193,9 @@ def _read_body(handler: BaseHTTPRequestHandler) -> bytes:
 def _handler_for(service: LoopbackService) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        # Headers and body are two writes: with Nagle's algorithm on, the client's delayed
+        # ACK holds the body back ~40 ms on every keep-alive response.
+        disable_nagle_algorithm = True
 
         def log_message(self, format: str, *args: object) -> None:  # quiet test output
             return
