@@ -79,3 +79,11 @@ async def test_connect_refuses_a_credential_for_an_unknown_or_oauth_scheme(
             await apiq.connect(service.spec_url, auth={"petstore_auth": "x"})
         with pytest.raises(ConfigurationError, match="connect an API first"):
             await apiq.plan("find pets")
+
+
+async def test_from_env_picks_the_language_model_planner_only_when_configured() -> None:
+    pytest.importorskip("apiq_adapters.openai", reason="apiq-adapters[openai] not installed")
+    environ = {"APIQ_LLM_BASE_URL": "http://127.0.0.1:9/v1", "APIQ_LLM_MODEL": "m"}
+    async with Apiq.from_env(environ) as configured, Apiq.from_env({}) as offline:
+        assert type(configured.planner).__name__ == "OpenAIPlanner"
+        assert type(offline.planner).__name__ == "OfflinePlanner"

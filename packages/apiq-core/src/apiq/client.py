@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import secrets as _secrets
+from importlib.metadata import entry_points
 from collections.abc import Callable, Mapping, Sequence
 from types import TracebackType
 from typing import Any, Self
@@ -26,7 +27,7 @@ from apiq.config import CacheSettings, SpecLimits
 from apiq.connections import Connection, ServerChoice
 from apiq.connections.credentials import Credential, store_credentials
 from apiq.egress import EgressPolicy, egress_client
-from apiq.errors import ConfigurationError, ConfirmationRequired
+from apiq.errors import ConfigurationError, ConfirmationRequired, MissingDependencyError
 from apiq.execution import Approval, Approvals, Limits, LocalExecutor
 from apiq.models import AuditEvent, ExecutionEvent, ExecutionState, Principal
 from apiq.planning import OfflinePlanner
@@ -127,6 +128,8 @@ class Apiq:
             "limits": SpecLimits.from_env(environ),
             "cache_settings": CacheSettings.from_env(environ),
         }
+        if "planner" not in overrides and any(environ.get(v) for v in _LLM_VARIABLES):
+            settings["planner"] = _llm_planner(environ)
         return cls(**{**settings, **overrides})
 
     @property
@@ -302,9 +305,12 @@ class Apiq:
         return await self.execute(plan, inputs=inputs, approval=approval, on_event=on_event)
 
     async def aclose(self) -> None:
-        """Close what this instance owns."""
+        """Close what this instance owns (the HTTP client it built, the planner's client)."""
         if self._owns_client:
             await self._http.aclose()
+        closer = getattr(self.planner, "aclose", None)
+        if closer is not None:
+            await closer()  # a planner closes only a client it made itself
 
     async def __aenter__(self) -> Self:
         return self
@@ -316,6 +322,24 @@ class Apiq:
         tb: TracebackType | None,
     ) -> None:
         await self.aclose()
+
+
+_LLM_VARIABLES = ("OPENAI_API_KEY", "APIQ_LLM_BASE_URL")
+PLANNER_ENTRY_POINTS = "apiq.planners"
+"""Entry-point group of planner factories `(environ) -> Planner`; `apiq-adapters` adds
+`openai`. Core finds them by name, so it never imports an adapter."""
+
+
+def _llm_planner(environ: Mapping[str, str]) -> Planner:
+    found = entry_points(group=PLANNER_ENTRY_POINTS, name="openai")
+    if not found:
+        raise MissingDependencyError(
+            f"{' or '.join(_LLM_VARIABLES)} is set, but no language-model planner is "
+            "installed: pip install 'apiq-adapters[openai]' (or unset them to plan offline)"
+        )
+    factory = next(iter(found)).load()
+    planner: Planner = factory(environ)
+    return planner
 
 
 def _relative_base(spec: str | os.PathLike[str], catalog: Catalog) -> str | None:
