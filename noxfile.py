@@ -73,4 +73,5 @@ def tests_core(session: nox.Session) -> None:
 def bench(session: nox.Session) -> None:
     """Benchmarks over the big specs of ../shared/specs; prints figures and ratios."""
     _sync(session, "--all-packages")
-    session.run("python", "bench/ingest.py", *session.posargs)
+    for script in ("ingest", "call", "search", "plan_eval"):
+        session.run("python", f"bench/{script}.py")

@@ -38,14 +38,21 @@ from apiq.catalog.models import CatalogWarning, Operation
 from apiq.errors import SpecInvalid
 from apiq.specs.refs import escape_token, resolve_ref
 
-__all__ = ["SchemaLibrary", "find_cycles", "preferred_media_type"]
+__all__ = [
+    "SUBSCHEMA_KEYWORDS",
+    "SUBSCHEMA_LIST_KEYWORDS",
+    "SchemaLibrary",
+    "find_cycles",
+    "preferred_media_type",
+]
 
 _LOCATIONS = ("path", "query", "header", "cookie")
 _SCHEMA_MAPS = frozenset(
     {"properties", "patternProperties", "$defs", "definitions", "dependentSchemas"}
 )
-_SCHEMA_LISTS = frozenset({"allOf", "anyOf", "oneOf", "prefixItems"})
-_SCHEMA_ONE = frozenset(
+SUBSCHEMA_LIST_KEYWORDS = frozenset({"allOf", "anyOf", "oneOf", "prefixItems"})
+"""JSON Schema keywords whose value is a list of subschemas."""
+SUBSCHEMA_KEYWORDS = frozenset(
     {
         "items",
         "additionalItems",
@@ -61,6 +68,9 @@ _SCHEMA_ONE = frozenset(
         "contentSchema",
     }
 )
+"""JSON Schema keywords whose value is one subschema."""
+_SCHEMA_LISTS = SUBSCHEMA_LIST_KEYWORDS
+_SCHEMA_ONE = SUBSCHEMA_KEYWORDS
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 _FORMS = ("application/x-www-form-urlencoded", "multipart/form-data")
 

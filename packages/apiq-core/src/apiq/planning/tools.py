@@ -24,6 +24,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from apiq.catalog.arguments import SUBSCHEMA_KEYWORDS, SUBSCHEMA_LIST_KEYWORDS
 from apiq.errors import SpecInvalid
 from apiq.planning.sanitize import sanitize_text, strip_invisible
 
@@ -57,23 +58,8 @@ _ANNOTATIONS = frozenset(
     {"title", "example", "examples", "xml", "externalDocs", "discriminator", "$comment"}
 )
 _SCHEMA_MAPS = frozenset({"properties", "patternProperties", "dependentSchemas"})
-_SCHEMA_LISTS = frozenset({"allOf", "anyOf", "oneOf", "prefixItems"})
-_SCHEMA_ONE = frozenset(
-    {
-        "items",
-        "additionalItems",
-        "additionalProperties",
-        "not",
-        "contains",
-        "if",
-        "then",
-        "else",
-        "propertyNames",
-        "unevaluatedItems",
-        "unevaluatedProperties",
-        "contentSchema",
-    }
-)
+_SCHEMA_LISTS = SUBSCHEMA_LIST_KEYWORDS
+_SCHEMA_ONE = SUBSCHEMA_KEYWORDS
 _DESCRIBED_DEPTH = 2
 """root (0) -> group or body (1) -> parameter or body property (2): described; deeper not."""
 _MAX_VALUE_NODES = 100
