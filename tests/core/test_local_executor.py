@@ -18,9 +18,9 @@ from apiq.execution import Approvals, Limits, LocalExecutor
 from apiq.models import AuditQuery, Principal
 from apiq.redaction import Redactor
 from apiq.secrets import MemorySecretStore
+from apiq.testing.petstore import PETSTORE_API_KEY, PetstoreService
 from apiq.workflows import Plan, SourceDescription, Workflow
 from tests.services.flaky import FlakyService
-from apiq.testing.petstore import PETSTORE_API_KEY, PetstoreService
 
 pytestmark = pytest.mark.anyio
 
@@ -501,3 +501,30 @@ async def test_an_unknown_connection_or_bad_plan_is_refused_before_anything_runs
     with pytest.raises(WorkflowError, match="noSuchOperation"):
         await setup.executor.start(ALICE, unknown_operation)
     assert petstore_service.requests == []
+
+
+async def test_steps_that_change_state_run_alone_and_in_order(
+    setup: Setup, petstore_service: PetstoreService
+) -> None:
+    order = {"quantity": 1, "status": "placed"}
+    steps = [
+        {"stepId": "first", "operationId": op("placeOrder"),
+         "requestBody": {"payload": {**order, "petId": 1}}},
+        {"stepId": "read", "operationId": op("getPetById"),
+         "parameters": [{"name": "petId", "in": "path", "value": 2}]},
+        {"stepId": "second", "operationId": op("placeOrder"),
+         "requestBody": {"payload": {**order, "petId": 3}}},
+    ]  # fmt: skip
+    state, events = await setup.run(plan_of(steps))
+    assert state.status == "succeeded", state.error
+    kinds = [(e.kind, e.step_id) for e in events if e.step_id]
+    assert kinds == [
+        ("step.started", "first"),
+        ("step.succeeded", "first"),
+        ("step.started", "read"),
+        ("step.succeeded", "read"),
+        ("step.started", "second"),
+        ("step.succeeded", "second"),
+    ]
+    sent = [r.json()["petId"] for r in petstore_service.requests if r.method == "POST"]
+    assert sent == [1, 3]

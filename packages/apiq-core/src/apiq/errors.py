@@ -209,6 +209,12 @@ class PlanningError(ApiqError):
 
     summary = "Could not plan the request"
 
+    def __init__(self, message: str, *, suggestions: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.suggestions = suggestions
+        """The operations closest to the request (`operationId`, or `<source>.<operationId>`
+        when several sources were searched), best first: what the user may have meant."""
+
 
 class WorkflowError(ApiqError):
     """A workflow cannot be run as written: a bad criterion, an unsupported feature, a bound hit.

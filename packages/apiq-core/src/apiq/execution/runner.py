@@ -10,8 +10,9 @@ Rules (Arazzo 1.0 where it speaks):
   (the workflow's `successActions` / `failureActions` when the step has none). `retry`
   waits `retryAfter` seconds — an upstream Retry-After header wins — at most `retryLimit`
   times (default 1); `goto` jumps; `end` stops. A failure no action handles fails the run.
-- Consecutive steps with no actions of their own that do not read each other's outputs run
-  concurrently (at most `Limits.concurrency` calls in flight); so do forEach items.
+- Consecutive read-only steps with no actions of their own that do not read each other's
+  outputs run concurrently (at most `Limits.concurrency` calls in flight); so do forEach
+  items. A step that changes state runs alone, in its place.
 - Errors that mean "refused" (policy, arguments, expressions) fail the step without retry.
 """
 
@@ -27,6 +28,7 @@ import anyio
 
 from apiq.calls.retry import retry_after_s
 from apiq.errors import ApiqError, WorkflowError
+from apiq.execution.approval import changing_steps
 from apiq.execution.steps import Emit, Limits, RunResult, StepCall, StepRequest, StepResponse
 from apiq.workflows.arguments import step_arguments
 from apiq.workflows.criteria import check
@@ -103,6 +105,7 @@ class Runner:
         self._records: dict[str, dict[str, Any]] = {}
         self._runs = 0
         self._limiter = anyio.CapacityLimiter(limits.concurrency)
+        self._changing = {step.step_id for step in changing_steps(plan, catalogs)}
 
     async def run(self) -> RunResult:
         """Run to the end; never raises for a failing step (see `RunResult.status`)."""
@@ -127,7 +130,7 @@ class Runner:
         steps = self._workflow.steps
         index = 0
         while index < len(steps):
-            wave = concurrent_run(self._workflow, index)
+            wave = concurrent_run(self._workflow, index, self._changing)
             if len(wave) > 1:
                 outcomes: dict[str, _Outcome] = {}
                 async with anyio.create_task_group() as group:

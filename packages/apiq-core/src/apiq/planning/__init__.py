@@ -8,11 +8,13 @@ has accepted, and never execute anything.
 
 from __future__ import annotations
 
+from apiq.planning.offline import OfflinePlanner
 from apiq.planning.sanitize import api_data, sanitize_text, strip_invisible
 from apiq.planning.tools import TOOL_NAME_PATTERN, Tool, tool_for, tool_name
 
 __all__ = [
     "TOOL_NAME_PATTERN",
+    "OfflinePlanner",
     "Tool",
     "api_data",
     "sanitize_text",

@@ -8,7 +8,7 @@ place that is never evaluated only costs concurrency, never correctness.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from typing import TYPE_CHECKING, Any, Final
 
 if TYPE_CHECKING:
@@ -38,19 +38,23 @@ def has_control_flow(step: Step, workflow: Workflow) -> bool:
     return any(action.type != "retry" for action in actions)
 
 
-def concurrent_run(workflow: Workflow, start: int) -> tuple[Step, ...]:
+def concurrent_run(
+    workflow: Workflow, start: int, changing: Collection[str] = ()
+) -> tuple[Step, ...]:
     """The longest run of steps from `start` that may run at once (at least one step).
 
     A run holds consecutive steps without control flow none of which reads another's
-    outputs; the step at `start` alone when it has control flow.
+    outputs. A step in `changing` (its call changes state) always runs alone, in order:
+    "create A, then create B" must not become "create B and A at once".
     """
     steps = workflow.steps
     run = [steps[start]]
-    if has_control_flow(steps[start], workflow):
+    if has_control_flow(steps[start], workflow) or steps[start].step_id in changing:
         return tuple(run)
     ids = {steps[start].step_id}
     for step in steps[start + 1 :]:
-        if has_control_flow(step, workflow) or dependencies(step) & ids:
+        alone = has_control_flow(step, workflow) or step.step_id in changing
+        if alone or dependencies(step) & ids:
             break
         run.append(step)
         ids.add(step.step_id)
