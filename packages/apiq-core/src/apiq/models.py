@@ -150,3 +150,13 @@ class ExecutionState:
     """The workflow's outputs once it succeeded."""
     error: str | None = None
     plan_digest: str = ""
+
+    def __rich__(self) -> Any:
+        from apiq.review import results_table
+
+        return results_table(self)
+
+    def _repr_html_(self) -> str:
+        from apiq.review import results_html
+
+        return results_html(self)

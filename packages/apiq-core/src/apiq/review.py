@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from apiq.models import ExecutionState
     from apiq.workflows.model import Plan
 
-__all__ = ["Review", "ReviewStep", "results_table", "review"]
+__all__ = ["Review", "ReviewStep", "results_html", "results_table", "review"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,6 +164,27 @@ def results_table(state: ExecutionState) -> Table:
             _compact(record.get("outputs", {}), limit=300) or str(record.get("error") or ""),
         )
     return table
+
+
+def results_html(state: ExecutionState) -> str:
+    """`results_table` as an HTML table, for Jupyter."""
+    rows = []
+    for step_id, record in state.steps.items():
+        request = record.get("request") or {}
+        shown = _compact(record.get("outputs", {}), limit=300) or str(record.get("error") or "")
+        rows.append(
+            f"<tr><td>{html.escape(step_id)}</td><td>{html.escape(str(record.get('status')))}"
+            f"</td><td><b>{html.escape(str(request.get('method', '')))}</b> "
+            f"<code>{html.escape(str(request.get('url', '')))}</code></td>"
+            f"<td>{html.escape(str(request.get('status', '')))}</td>"
+            f"<td><code>{html.escape(shown)}</code></td></tr>"
+        )
+    error = f"<p>{html.escape(state.error)}</p>" if state.error else ""
+    return (
+        f"<table><caption>Execution {html.escape(state.execution_id[:12])}: "
+        f"{html.escape(state.status)}</caption><tr><th>step</th><th>status</th><th>call</th>"
+        f"<th>HTTP</th><th>outputs</th></tr>{''.join(rows)}</table>{error}"
+    )
 
 
 def _compact(value: Any, *, limit: int = 200) -> str:
