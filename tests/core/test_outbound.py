@@ -19,9 +19,9 @@ from apiq.errors import ExecutionError, InvalidArguments
 from apiq.models import AuditEvent, AuditQuery, Principal
 from apiq.redaction import Redactor
 from apiq.secrets import MemorySecretStore
+from apiq.testing.petstore import PETSTORE_API_KEY, PetstoreService
 from tests.services.echo import EchoService
 from tests.services.oauth_server import CLIENT_ID, CLIENT_SECRET, OAuthServer
-from apiq.testing.petstore import PETSTORE_API_KEY, PetstoreService
 
 pytestmark = pytest.mark.anyio
 

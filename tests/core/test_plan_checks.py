@@ -12,8 +12,8 @@ from apiq.catalog import Catalog, build_catalog
 from apiq.errors import ConfirmationRequired, PlanInvalid, WorkflowError
 from apiq.execution import Approvals, changing_steps
 from apiq.models import Principal
-from apiq.workflows import Plan, SourceDescription, Workflow, check_inputs, check_plan
 from apiq.testing.petstore import petstore_spec
+from apiq.workflows import Plan, SourceDescription, Workflow, check_inputs, check_plan
 
 pytestmark = pytest.mark.anyio
 

@@ -14,9 +14,9 @@ import httpx
 import pytest
 
 from apiq.egress import egress_client, send_following_redirects
+from apiq.testing.petstore import PETSTORE_API_KEY, PETSTORE_USER, PetstoreService
 from tests.services.echo import EchoService
 from tests.services.flaky import FlakyService
-from apiq.testing.petstore import PETSTORE_API_KEY, PETSTORE_USER, PetstoreService
 from tests.services.redirect_trap import RedirectTrap
 
 NEW_PET = {"name": "bolt", "photoUrls": ["https://example.com/bolt.png"], "status": "pending"}

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import os
 import secrets as _secrets
-from importlib.metadata import entry_points
 from collections.abc import Callable, Mapping, Sequence
+from importlib.metadata import entry_points
 from types import TracebackType
 from typing import Any, Self
 from urllib.parse import urljoin, urlsplit

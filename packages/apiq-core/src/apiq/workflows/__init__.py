@@ -78,5 +78,6 @@ __all__ = [
     "references",
     "resolve_value",
     "select_jsonpath",
+    "validate_arazzo",
     "validate_jsonpath",
 ]
