@@ -76,8 +76,8 @@ class Limits:
     """Step runs (gotos, retries and forEach items included) before the execution fails."""
     max_duration_s: float = 600.0
     """Wall time before the execution fails (checked before each call)."""
-    concurrency: int = 4
-    """Independent steps (and forEach items) in flight at once."""
+    concurrency: int = 10
+    """Independent read-only steps (and forEach items) in flight at once."""
     max_retry_wait_s: float = 60.0
     """Longest wait before a retry, whatever Retry-After or retryAfter asks."""
 

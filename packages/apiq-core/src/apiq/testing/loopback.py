@@ -72,6 +72,7 @@ class _QuietServer(ThreadingHTTPServer):
     """Clients that hang up mid-exchange (closing a redirect unread) are not test errors."""
 
     daemon_threads = True
+    request_queue_size = 512  # the default backlog of 5 drops connections under load tests
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         if not isinstance(sys.exc_info()[1], ConnectionError):
