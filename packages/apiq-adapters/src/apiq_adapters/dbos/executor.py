@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import uuid
 from collections.abc import AsyncIterator, Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal, Self, cast
@@ -27,9 +26,9 @@ from anyio.abc import TaskGroup
 from dbos import DBOS, SetWorkflowID
 
 from apiq.errors import ExecutionError
-from apiq.execution.admission import Connections, admit
+from apiq.execution.admission import Connections, open_execution
 from apiq.execution.steps import Limits
-from apiq.models import AuditEvent, ExecutionEvent, ExecutionState, Principal
+from apiq.models import ExecutionEvent, ExecutionState, Principal
 from apiq_adapters.dbos import runtime
 from apiq_adapters.dbos.events import EventWriter
 from apiq_adapters.dbos.liveness import watch_cancels, watch_workers
@@ -215,23 +214,14 @@ class DbosExecutor:
     ) -> str:
         """Admit `plan` (see `admit`), record it durably and start or enqueue it."""
         store, _ = self._open()
-        admitted = await admit(
+        execution_id, admitted = await open_execution(
             principal,
             plan,
             inputs,
             approval,
             connections=self._connections,
             approvals=self._approvals,
-        )
-        execution_id = uuid.uuid4().hex
-        await self._audit.record(
-            AuditEvent(
-                action="execution.started",
-                actor=principal.id,
-                tenant=principal.tenant,
-                target=execution_id,
-                detail={"plan_digest": admitted.digest, "steps": len(plan.workflow.steps)},
-            )
+            audit=self._audit,
         )
         await store.run(
             store.insert_execution, execution_id, principal.tenant, principal.id, admitted.digest

@@ -7,11 +7,13 @@ schema, and redeems the approval when any step changes state. It sends nothing.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from apiq.execution.approval import changing_steps
+from apiq.models import AuditEvent
 from apiq.workflows.checks import check_inputs, check_plan
 
 if TYPE_CHECKING:
@@ -19,9 +21,10 @@ if TYPE_CHECKING:
     from apiq.connections import Connection
     from apiq.execution.approval import Approvals
     from apiq.models import Principal
+    from apiq.ports import AuditSink
     from apiq.workflows.model import Plan
 
-__all__ = ["Admitted", "Connections", "admit"]
+__all__ = ["Admitted", "Connections", "admit", "open_execution"]
 
 
 class Connections(Protocol):
@@ -71,3 +74,35 @@ async def admit(
     if changing_steps(plan, catalogs):
         await approvals.redeem(principal, plan, admitted.inputs, approval)
     return admitted
+
+
+async def open_execution(
+    principal: Principal,
+    plan: Plan,
+    inputs: Mapping[str, Any] | None,
+    approval: str | None,
+    *,
+    connections: Connections,
+    approvals: Approvals,
+    audit: AuditSink,
+) -> tuple[str, Admitted]:
+    """`admit` the plan, then give it an execution id and audit `execution.started`.
+
+    Raises:
+        As `admit`; and whatever the audit sink raises: an execution that cannot be
+        audited does not start.
+    """
+    admitted = await admit(
+        principal, plan, inputs, approval, connections=connections, approvals=approvals
+    )
+    execution_id = uuid.uuid4().hex
+    await audit.record(
+        AuditEvent(
+            action="execution.started",
+            actor=principal.id,
+            tenant=principal.tenant,
+            target=execution_id,
+            detail={"plan_digest": admitted.digest, "steps": len(plan.workflow.steps)},
+        )
+    )
+    return execution_id, admitted

@@ -10,7 +10,6 @@ State lives in memory: a crash loses running executions — use `DbosExecutor` t
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from types import TracebackType
@@ -20,7 +19,7 @@ import anyio
 from anyio.abc import TaskGroup
 
 from apiq.errors import ExecutionError
-from apiq.execution.admission import Connections, admit
+from apiq.execution.admission import Connections, open_execution
 from apiq.execution.outbound_call import OutboundStepCall
 from apiq.execution.runner import Runner
 from apiq.execution.steps import Limits, RunResult
@@ -147,23 +146,14 @@ class LocalExecutor:
         approval: str | None,
         on_event: Callable[[ExecutionEvent], Any] | None,
     ) -> tuple[_Execution, Runner]:
-        admitted = await admit(
+        execution_id, admitted = await open_execution(
             principal,
             plan,
             inputs,
             approval,
             connections=self._connections,
             approvals=self._approvals,
-        )
-        execution_id = uuid.uuid4().hex
-        await self._audit.record(
-            AuditEvent(
-                action="execution.started",
-                actor=principal.id,
-                tenant=principal.tenant,
-                target=execution_id,
-                detail={"plan_digest": admitted.digest, "steps": len(plan.workflow.steps)},
-            )
+            audit=self._audit,
         )
         execution = _Execution(
             owner=(principal.tenant, principal.id),
