@@ -23,7 +23,7 @@ from apiq.errors import ConfigurationError
 from apiq.models import ExecutionEvent, ExecutionState
 from apiq.review import Review, results_table
 
-__all__ = ["progress_printer", "register"]
+__all__ = ["confirm", "progress_printer", "register"]
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -151,7 +151,15 @@ async def _run(args: argparse.Namespace, out: Console, err: Console) -> int:
 
 def _confirm(shown: Review, err: Console) -> bool:
     changing = [s.step_id for s in shown.steps if s.changes_state]
-    answer = err.input(f"Steps {', '.join(changing)} change state. Approve this plan? [y/N] ")
+    return confirm(err, f"Steps {', '.join(changing)} change state. Approve this plan? [y/N] ")
+
+
+def confirm(err: Console, question: str) -> bool:
+    """Ask on the terminal; no answer (end of input, no terminal) means no."""
+    try:
+        answer = err.input(question)
+    except EOFError:
+        return False
     return answer.strip().lower() in ("y", "yes")
 
 

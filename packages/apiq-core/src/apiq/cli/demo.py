@@ -15,7 +15,7 @@ import argparse
 
 from rich.console import Console
 
-from apiq.cli.ask import progress_printer
+from apiq.cli.ask import confirm, progress_printer
 from apiq.client import Apiq
 from apiq.egress import EgressPolicy
 from apiq.models import AuditQuery
@@ -66,11 +66,10 @@ async def run(args: argparse.Namespace, out: Console, err: Console) -> int:
                 approval = None
                 if shown.needs_approval:
                     changing = ", ".join(s.step_id for s in shown.steps if s.changes_state)
-                    if not args.yes:
-                        answer = err.input(f"{changing} change state. Approve? [y/N] ")
-                        if answer.strip().lower() not in ("y", "yes"):
-                            out.print("Not approved: nothing was sent.")
-                            continue
+                    question = f"{changing} change state. Approve? [y/N] "
+                    if not (args.yes or confirm(err, question)):
+                        out.print("Not approved: nothing was sent.")
+                        continue
                     approval = await apiq.approve(plan)
                     out.print(f"Approved {changing} (single-use token bound to this plan).")
                 state = await apiq.execute(plan, approval=approval, on_event=progress_printer(out))
