@@ -32,14 +32,9 @@ from apiq.execution.approval import changing_steps
 from apiq.execution.steps import Emit, Limits, RunResult, StepCall, StepRequest, StepResponse
 from apiq.workflows.arguments import step_arguments
 from apiq.workflows.criteria import check
-from apiq.workflows.expressions import (
-    ExpressionContext,
-    RequestView,
-    ResponseView,
-    evaluate,
-    resolve_value,
-)
+from apiq.workflows.expressions import ExpressionContext, RequestView, ResponseView, evaluate
 from apiq.workflows.graph import concurrent_run
+from apiq.workflows.values import resolve_value
 
 if TYPE_CHECKING:
     from apiq.catalog import Catalog

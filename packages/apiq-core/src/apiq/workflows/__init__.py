@@ -21,17 +21,10 @@ from apiq.workflows.criteria import Condition, check, parse_condition
 from apiq.workflows.expressions import (
     Expression,
     ExpressionContext,
-    Reference,
     RequestView,
     ResponseView,
-    escape_text,
     evaluate,
-    interpolate,
     parse_expression,
-    references,
-    resolve_value,
-    select_jsonpath,
-    validate_jsonpath,
 )
 from apiq.workflows.model import (
     Criterion,
@@ -45,6 +38,15 @@ from apiq.workflows.model import (
     Step,
     SuccessAction,
     Workflow,
+)
+from apiq.workflows.values import (
+    Reference,
+    escape_text,
+    interpolate,
+    references,
+    resolve_value,
+    select_jsonpath,
+    validate_jsonpath,
 )
 
 __all__ = [

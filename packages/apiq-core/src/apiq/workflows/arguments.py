@@ -12,7 +12,8 @@ import copy
 from typing import TYPE_CHECKING, Any
 
 from apiq.errors import WorkflowError
-from apiq.workflows.expressions import ExpressionContext, resolve_value
+from apiq.workflows.expressions import ExpressionContext
+from apiq.workflows.values import resolve_value
 
 if TYPE_CHECKING:
     from apiq.catalog.models import Operation

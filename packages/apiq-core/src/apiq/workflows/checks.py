@@ -19,7 +19,7 @@ from referencing import Registry
 from apiq.errors import PlanInvalid, WorkflowError
 from apiq.workflows.arguments import as_declared
 from apiq.workflows.criteria import parse_condition
-from apiq.workflows.expressions import Reference, references
+from apiq.workflows.values import Reference, references
 
 if TYPE_CHECKING:
     from apiq.catalog import Catalog

@@ -48,9 +48,8 @@ from apiq.workflows.expressions import (
     ExpressionContext,
     evaluate,
     parse_expression,
-    select_jsonpath,
-    validate_jsonpath,
 )
+from apiq.workflows.values import select_jsonpath, validate_jsonpath
 
 __all__ = [
     "MAX_CONDITION_CHARS",
