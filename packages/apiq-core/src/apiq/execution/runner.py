@@ -33,7 +33,7 @@ from apiq.execution.steps import Emit, Limits, RunResult, StepCall, StepRequest,
 from apiq.workflows.arguments import step_arguments
 from apiq.workflows.criteria import check
 from apiq.workflows.expressions import ExpressionContext, RequestView, ResponseView, evaluate
-from apiq.workflows.graph import concurrent_run
+from apiq.workflows.graph import concurrent_run, step_reads
 from apiq.workflows.values import resolve_value
 
 if TYPE_CHECKING:
@@ -101,6 +101,7 @@ class Runner:
         self._runs = 0
         self._limiter = anyio.CapacityLimiter(limits.concurrency)
         self._changing = {step.step_id for step in changing_steps(plan, catalogs)}
+        self._reads = step_reads(plan.workflow)
 
     async def run(self) -> RunResult:
         """Run to the end; never raises for a failing step (see `RunResult.status`)."""
@@ -125,7 +126,7 @@ class Runner:
         steps = self._workflow.steps
         index = 0
         while index < len(steps):
-            wave = concurrent_run(self._workflow, index, self._changing)
+            wave = concurrent_run(self._workflow, index, self._reads, self._changing)
             if len(wave) > 1:
                 outcomes: dict[str, _Outcome] = {}
                 async with anyio.create_task_group() as group:
