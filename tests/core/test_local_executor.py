@@ -528,3 +528,51 @@ async def test_steps_that_change_state_run_alone_and_in_order(
     ]
     sent = [r.json()["petId"] for r in petstore_service.requests if r.method == "POST"]
     assert sent == [1, 3]
+
+
+async def test_a_condition_on_an_earlier_step_waits_for_that_step(
+    setup: Setup, petstore_service: PetstoreService
+) -> None:
+    # `later` reads `first` only in its condition: it must not run alongside `first`.
+    plan = plan_of(
+        [
+            {
+                "stepId": "first",
+                "operationId": op("getPetById"),
+                "parameters": [{"name": "petId", "in": "path", "value": 1}],
+                "outputs": {"id": "$response.body#/id"},
+            },
+            {
+                "stepId": "later",
+                "operationId": op("getPetById"),
+                "x-apiq-if": {"condition": "$steps.first.outputs.id == 1"},
+                "parameters": [{"name": "petId", "in": "path", "value": 2}],
+                "successCriteria": [{"condition": "{$statusCode == 200}"}],
+            },
+        ]
+    )
+    state, _ = await setup.run(plan)
+    assert state.status == "succeeded", state.error
+    assert state.steps["later"]["status"] == "succeeded"
+    assert [r.path for r in petstore_service.requests] == ["/v2/pet/1", "/v2/pet/2"]
+
+
+async def test_an_item_that_cannot_be_built_fails_its_step_with_the_reason(
+    setup: Setup, petstore_service: PetstoreService
+) -> None:
+    plan = plan_of(
+        [
+            {
+                "stepId": "each",
+                "operationId": op("getPetById"),
+                "x-apiq-forEach": {"items": "$inputs.pets", "maxItems": 5},
+                "parameters": [{"name": "petId", "in": "path", "value": "$item.id"}],
+            }
+        ],
+        inputs={"type": "object"},
+    )
+    state, events = await setup.run(plan, {"pets": [{"id": 1}, {"name": "no id"}]})
+    assert state.status == "failed"
+    assert "TaskGroup" not in (state.error or "")
+    assert "each" in (state.error or "")
+    assert ("step.failed", "each") in [(e.kind, e.step_id) for e in events]

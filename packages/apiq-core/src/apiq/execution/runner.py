@@ -22,6 +22,7 @@ import hashlib
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -102,6 +103,7 @@ class Runner:
         self._limiter = anyio.CapacityLimiter(limits.concurrency)
         self._changing = {step.step_id for step in changing_steps(plan, catalogs)}
         self._reads = step_reads(plan.workflow)
+        self._sources = {source.name: source.url for source in plan.sources}
 
     async def run(self) -> RunResult:
         """Run to the end; never raises for a failing step (see `RunResult.status`)."""
@@ -129,9 +131,7 @@ class Runner:
             wave = concurrent_run(self._workflow, index, self._reads, self._changing)
             if len(wave) > 1:
                 outcomes: dict[str, _Outcome] = {}
-                async with anyio.create_task_group() as group:
-                    for step in wave:
-                        group.start_soon(self._run_into, step, outcomes)
+                await _together([partial(self._run_into, step, outcomes) for step in wave])
                 failed = [s.step_id for s in wave if not outcomes[s.step_id].ok]
                 if failed:
                     return "failed", f"step {failed[0]!r} failed: {outcomes[failed[0]].error}"
@@ -215,9 +215,7 @@ class Runner:
             ctx = self._context(item=items[index], index=index)
             results[index] = await self._attempts(step, record, ctx, index)
 
-        async with anyio.create_task_group() as group:
-            for index in range(len(items)):
-                group.start_soon(one, index)
+        await _together([partial(one, index) for index in range(len(items))])
         outputs: dict[str, list[Any]] = {}
         for index, done in enumerate(results):
             assert done is not None
@@ -402,9 +400,27 @@ class Runner:
             response=view,
             item=item,
             index=index,
-            source_descriptions={s.name: s.url for s in self._plan.sources},
+            source_descriptions=self._sources,
         )
 
 
 def _request(record: Mapping[str, Any]) -> dict[str, Any]:
     return {"request": record["request"]} if "request" in record else {}
+
+
+async def _together(jobs: list[Callable[[], Awaitable[None]]]) -> None:
+    """Run `jobs` concurrently; the first error is raised as itself, not wrapped in an
+    ExceptionGroup, so `except ApiqError` / `except Cancelled` above still see it."""
+    errors: list[Exception] = []
+
+    async def guarded(job: Callable[[], Awaitable[None]]) -> None:
+        try:
+            await job()
+        except Exception as exc:
+            errors.append(exc)
+
+    async with anyio.create_task_group() as group:
+        for job in jobs:
+            group.start_soon(guarded, job)
+    if errors:
+        raise errors[0]

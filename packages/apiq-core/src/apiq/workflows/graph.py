@@ -1,21 +1,24 @@
 """Which steps read which: the data dependencies of a workflow, and what may run at once.
 
-A step depends on every step whose outputs it reads anywhere (parameters, body, criteria,
-loops, transforms, outputs), as `references` finds them. The runner computes `step_reads`
-once per execution and asks `concurrent_run` at each position.
+A step depends on every step whose outputs any of its strings mention (`$steps.<id>`:
+parameters, body, conditions, loops, transforms, outputs). The scan over-approximates on
+purpose: a mention that is never evaluated only costs concurrency, never correctness, and
+it reads conditions, which are not runtime expressions themselves. The runner computes
+`step_reads` once per execution and asks `concurrent_run` at each position.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
-from typing import TYPE_CHECKING
-
-from apiq.workflows.values import references
+import re
+from collections.abc import Collection, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, Final
 
 if TYPE_CHECKING:
     from apiq.workflows.model import Action, Step, Workflow
 
 __all__ = ["concurrent_run", "has_control_flow", "step_reads"]
+
+_STEP_REF: Final = re.compile(r"\$steps\.([A-Za-z0-9_\-]+)")
 
 
 def step_reads(workflow: Workflow) -> dict[str, frozenset[str]]:
@@ -23,8 +26,8 @@ def step_reads(workflow: Workflow) -> dict[str, frozenset[str]]:
     reads: dict[str, frozenset[str]] = {}
     for step in workflow.steps:
         dumped = step.model_dump(mode="json", by_alias=True, exclude={"description"})
-        found = {ref.expression.step_id for ref in references(dumped)}
-        reads[step.step_id] = frozenset(s for s in found if s and s != step.step_id)
+        found = {name for text in _strings(dumped) for name in _STEP_REF.findall(text)}
+        reads[step.step_id] = frozenset(found - {step.step_id})
     return reads
 
 
@@ -62,3 +65,16 @@ def concurrent_run(
         run.append(step)
         ids.add(step.step_id)
     return tuple(run)
+
+
+def _strings(value: Any) -> Iterator[str]:
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            yield item
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list | tuple):
+            stack.extend(item)
