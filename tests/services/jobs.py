@@ -16,13 +16,11 @@ from __future__ import annotations
 import threading
 import time
 from collections import defaultdict
-from typing import Any, Self
+from typing import Any
 
 from tests.services import LoopbackService, Reply, ServiceRequest, json_reply
 
 __all__ = ["JobsService", "jobs_spec"]
-
-BACKLOG = 512
 
 
 def jobs_spec(base_url: str) -> dict[str, Any]:
@@ -70,14 +68,6 @@ class JobsService(LoopbackService):
         self._arrived = threading.Condition(self.lock)
         self._keys: dict[str, list[str | None]] = defaultdict(list)
         self._held: dict[str, threading.Event] = {}
-
-    def start(self) -> Self:
-        """Serve, with a listen backlog for 100+ clients connecting at once (the stdlib
-        server's default of 5 drops connections a burst of executions opens together)."""
-        super().start()
-        assert self._server is not None
-        self._server.socket.listen(BACKLOG)  # Linux applies a new backlog to a listening socket
-        return self
 
     def reset(self) -> None:
         """Forget every call and hold."""

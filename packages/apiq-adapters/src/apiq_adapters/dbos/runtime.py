@@ -27,7 +27,7 @@ from apiq.errors import ConfigurationError
 from apiq_adapters.dbos.settings import DbosSettings
 from apiq_adapters.dbos.workflow import WORKFLOW_REVISION
 
-__all__ = ["application_version", "build_engine", "destroy_dbos", "journal_mode", "launch_dbos"]
+__all__ = ["application_version", "build_engine", "destroy_dbos", "launch_dbos"]
 
 
 def application_version() -> str:
@@ -71,12 +71,6 @@ def build_engine(settings: DbosSettings) -> sa.Engine:
         dbapi_conn.execute(f"PRAGMA synchronous={synchronous}")
 
     return engine
-
-
-def journal_mode(engine: sa.Engine) -> str:
-    """The SQLite journal mode of `engine`'s file (`wal` expected)."""
-    with engine.connect() as conn:
-        return str(conn.exec_driver_sql("PRAGMA journal_mode").scalar())
 
 
 def launch_dbos(settings: DbosSettings, engine: sa.Engine, executor_id: str) -> None:

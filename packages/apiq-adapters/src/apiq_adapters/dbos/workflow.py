@@ -20,10 +20,11 @@ from typing import TYPE_CHECKING, Any
 from dbos import DBOS
 
 from apiq.errors import ApiqError, ConfigurationError
+from apiq.execution.admission import audit_finished
 from apiq.execution.outbound_call import OutboundStepCall
 from apiq.execution.runner import Runner
 from apiq.execution.steps import Limits, RunResult
-from apiq.models import AuditEvent, Principal
+from apiq.models import Principal
 from apiq.workflows.model import Plan
 from apiq_adapters.dbos.run import DurableRun, recorded_steps, skip_recorded_step_numbers
 from apiq_adapters.dbos.store import FinalState
@@ -136,16 +137,7 @@ class ExecutionHost:
         try:
             result = await self._result(run, principal, plan, payload["inputs"])
             # Audit first: after a crash it may be recorded twice, never lost.
-            await self._audit.record(
-                AuditEvent(
-                    action="execution.finished",
-                    actor=principal.id,
-                    tenant=principal.tenant,
-                    outcome="ok" if result.status == "succeeded" else "error",
-                    target=execution_id,
-                    detail={"status": result.status, "error": result.error},
-                )
-            )
+            await audit_finished(self._audit, principal, execution_id, result.status, result.error)
             final = {"steps": result.steps, "outputs": result.outputs, "error": result.error}
             await self._writer.finish(FinalState.of(execution_id, result.status, final))
         finally:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any
+from urllib.parse import urlsplit
 
 import anyio
 import openai
@@ -19,7 +20,7 @@ from apiq.errors import PlanningError
 from apiq.planning import sanitize_text
 from apiq_adapters.openai.prompt import ModelAnswer, ModelCall
 
-__all__ = ["MAX_ANSWER_CHARS", "MAX_STREAM_CHUNKS", "ask"]
+__all__ = ["MAX_ANSWER_CHARS", "MAX_STREAM_CHUNKS", "ask", "safe_url"]
 
 MAX_ANSWER_CHARS = 1_000_000
 """Most characters of text and arguments one answer may hold."""
@@ -50,7 +51,7 @@ async def ask(
         "tool_choice": "auto",
         "timeout": timeout_s,
     }
-    where = _server(client)
+    where = safe_url(str(client.base_url))
     try:
         with anyio.fail_after(timeout_s):
             if not stream:
@@ -130,11 +131,13 @@ def _clean(text: str, client: openai.AsyncOpenAI) -> str:
     return sanitize_text(text, 200)
 
 
-def _server(client: openai.AsyncOpenAI) -> str:
-    url = str(client.base_url)
-    scheme, _, rest = url.partition("://")
-    host_and_path = rest.rsplit("@", 1)[-1].split("?", 1)[0]
-    return sanitize_text(f"{scheme}://{host_and_path}".rstrip("/"), 200)
+def safe_url(url: str | None) -> str:
+    """`url` without user info, query or fragment, for messages."""
+    if not url:
+        return ""
+    parts = urlsplit(url)
+    host = parts.netloc.rpartition("@")[2]
+    return sanitize_text(f"{parts.scheme}://{host}{parts.path}".rstrip("/"), 200)
 
 
 def _answer_of(completion: Any) -> ModelAnswer:

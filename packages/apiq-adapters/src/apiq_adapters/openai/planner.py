@@ -17,14 +17,13 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
 import openai
 
 from apiq.errors import ConfigurationError, PlanInvalid, PlanningError, SpecError
 from apiq.planning import Tool, sanitize_text, tool_for
 from apiq.workflows import check_plan
-from apiq_adapters.openai.exchange import ask
+from apiq_adapters.openai.exchange import ask, safe_url
 from apiq_adapters.openai.prompt import opening_messages, repair_messages
 from apiq_adapters.openai.tool_calls import plan_from_calls
 
@@ -106,7 +105,7 @@ class OpenAIPlanner:
             )
         if model is None:
             raise ConfigurationError(
-                f"APIQ_LLM_BASE_URL is set ({_safe_url(base_url)}) but APIQ_LLM_MODEL is not: "
+                f"APIQ_LLM_BASE_URL is set ({safe_url(base_url)}) but APIQ_LLM_MODEL is not: "
                 "name the model that server should use"
             )
         client = openai.AsyncOpenAI(
@@ -189,15 +188,6 @@ def _tools(hits: Sequence[SearchHit], catalogs: Mapping[str, Catalog]) -> dict[s
             continue
         tools.setdefault(tool.name, tool)
     return tools
-
-
-def _safe_url(url: str | None) -> str:
-    """`url` without user info, query or fragment, for messages."""
-    if not url:
-        return ""
-    parts = urlsplit(url)
-    host = parts.netloc.rpartition("@")[2]
-    return sanitize_text(f"{parts.scheme}://{host}{parts.path}", 200)
 
 
 if TYPE_CHECKING:

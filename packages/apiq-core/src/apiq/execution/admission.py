@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from apiq.ports import AuditSink
     from apiq.workflows.model import Plan
 
-__all__ = ["Admitted", "Connections", "admit", "open_execution"]
+__all__ = ["Admitted", "Connections", "admit", "audit_finished", "open_execution"]
 
 
 class Connections(Protocol):
@@ -106,3 +106,19 @@ async def open_execution(
         )
     )
     return execution_id, admitted
+
+
+async def audit_finished(
+    audit: AuditSink, principal: Principal, execution_id: str, status: str, error: str | None
+) -> None:
+    """Audit `execution.finished` with its status and error (every executor, one shape)."""
+    await audit.record(
+        AuditEvent(
+            action="execution.finished",
+            actor=principal.id,
+            tenant=principal.tenant,
+            outcome="ok" if status == "succeeded" else "error",
+            target=execution_id,
+            detail={"status": status, "error": error},
+        )
+    )

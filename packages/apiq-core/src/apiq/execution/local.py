@@ -19,11 +19,11 @@ import anyio
 from anyio.abc import TaskGroup
 
 from apiq.errors import ExecutionError
-from apiq.execution.admission import Connections, open_execution
+from apiq.execution.admission import Connections, audit_finished, open_execution
 from apiq.execution.outbound_call import OutboundStepCall
 from apiq.execution.runner import Runner
 from apiq.execution.steps import Limits, RunResult
-from apiq.models import AuditEvent, ExecutionEvent, ExecutionState, Principal
+from apiq.models import ExecutionEvent, ExecutionState, Principal
 
 if TYPE_CHECKING:
     from apiq.calls.outbound import Outbound
@@ -201,16 +201,7 @@ class LocalExecutor:
         )
         execution.state = state
         execution.changed.set()
-        await self._audit.record(
-            AuditEvent(
-                action="execution.finished",
-                actor=principal.id,
-                tenant=principal.tenant,
-                outcome="ok" if state.status == "succeeded" else "error",
-                target=state.execution_id,
-                detail={"status": state.status, "error": state.error},
-            )
-        )
+        await audit_finished(self._audit, principal, state.execution_id, state.status, state.error)
 
     async def events(
         self, principal: Principal, execution_id: str
