@@ -1,4 +1,4 @@
-"""Operation search (and, when present, the offline planner) on the development set.
+"""Operation search and the offline planner on the development set.
 
 The set: `bench/data/dev-requests.jsonl`, one request a line, `{"spec": <file under
 shared/specs>, "request": <plain English>, "gold": [operationId, ...]}` (gold in call order;
@@ -18,7 +18,7 @@ Two scopes: "per spec" searches an index (or view) holding only the request's sp
 searches one index holding every spec of the set, and a hit counts only in the right spec.
 A baseline, plain unweighted BM25 over the same words (bench/plain_bm25.py), runs beside.
 
-Planner (only when `apiq.planning.offline` imports): `OfflinePlanner().plan(principal,
+Planner: `OfflinePlanner().plan(principal,
 request, view)` with a view of the request's spec; exact-sequence rate = share of requests
 whose plan's step operationIds equal the gold list in order; correct-operation rate = share
 of gold operations that appear among the plan's steps; errors count as misses.
@@ -31,7 +31,6 @@ from __future__ import annotations
 import argparse
 import gzip
 import hashlib
-import importlib
 import json
 import sys
 from collections.abc import Callable, Sequence
@@ -43,6 +42,7 @@ import anyio
 from apiq.catalog import Catalog
 from apiq.config import SpecLimits
 from apiq.models import Principal
+from apiq.planning import OfflinePlanner
 from apiq.search import CatalogView, OperationIndex
 from apiq.specs.parse import parse_spec
 from plain_bm25 import PlainBM25
@@ -135,12 +135,7 @@ def bare_operation_id(reference: str) -> str:
 
 
 def planner_report(rows: Sequence[Row], views: dict[str, CatalogView]) -> None:
-    try:
-        offline = importlib.import_module("apiq.planning.offline")
-    except ImportError as exc:
-        print(f"planner: apiq.planning.offline does not import ({exc}); skipped")
-        return
-    planner = offline.OfflinePlanner()
+    planner = OfflinePlanner()
     principal = Principal.local()
     outcomes: list[tuple[Row, list[str] | None]] = []
     for row in rows:

@@ -109,7 +109,6 @@ class Apiq:
         )
         self._catalogs: dict[str, Catalog] = {}
         self._connections: dict[str, tuple[Connection, Catalog]] = {}
-        self._spec_urls: dict[str, str] = {}
         self._index = OperationIndex()
         self.approvals = Approvals()
         redactor = redactor or Redactor(hmac_key=_secrets.token_bytes(32))
@@ -172,7 +171,7 @@ class Apiq:
 
     async def connect(
         self,
-        spec: str | os.PathLike[str],
+        spec: str | os.PathLike[str] | Catalog,
         *,
         name: str | None = None,
         auth: Mapping[str, Credential] | None = None,
@@ -182,7 +181,7 @@ class Apiq:
         """Load an API and make it callable: its server, its credentials, its search entries.
 
         Args:
-            spec: as for `load`.
+            spec: as for `load`, or a catalog `load` already returned.
             name: the connection id (and catalog name); defaults to a slug of the title.
             auth: security scheme name -> credential (a key or token string, or a
                 `(username, password)` pair); stored in `secrets`, never kept here.
@@ -193,8 +192,8 @@ class Apiq:
             SpecError, EgressDenied: as for `load`.
             ConfigurationError: no usable server URL, or a credential that does not fit.
         """
-        catalog = await self.load(spec, name=name)
-        choice = server or ServerChoice(base_url=base_url or _relative_base(spec, catalog))
+        catalog = spec if isinstance(spec, Catalog) else await self.load(spec, name=name)
+        choice = server or ServerChoice(base_url=base_url or _relative_base(catalog))
         resolved = choice.resolve(catalog)
         configs = await store_credentials(
             self.secrets, self.principal, catalog.name, catalog, auth or {}
@@ -203,7 +202,6 @@ class Apiq:
             catalog.name, self.principal.tenant, self.principal.id, catalog.name, resolved, configs
         )
         self._connections[connection.id] = (connection, catalog)
-        self._spec_urls[connection.id] = os.fspath(spec)
         self._index.add(connection.id, catalog)
         return connection
 
@@ -342,13 +340,13 @@ def _llm_planner(environ: Mapping[str, str]) -> Planner:
     return planner
 
 
-def _relative_base(spec: str | os.PathLike[str], catalog: Catalog) -> str | None:
+def _relative_base(catalog: Catalog) -> str | None:
     """The first server URL resolved against the spec's own URL when it is relative.
 
     OpenAPI says a relative server URL is relative to where the document was served; a
     document read from a file has no such place, so it needs `base_url`.
     """
-    ref = os.fspath(spec)
+    ref = catalog.source
     if not catalog.servers or urlsplit(catalog.servers[0].url).scheme:
         return None
     if urlsplit(ref).scheme in ("http", "https"):

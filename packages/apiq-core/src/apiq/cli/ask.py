@@ -61,10 +61,7 @@ async def _connect(apiq: Apiq, args: argparse.Namespace) -> None:
         catalog = await apiq.load(spec)
         known = set(catalog.security_schemes)
         await apiq.connect(
-            spec,
-            name=catalog.name,
-            auth={k: v for k, v in auth.items() if k in known},
-            base_url=base_url,
+            catalog, auth={k: v for k, v in auth.items() if k in known}, base_url=base_url
         )
 
 

@@ -34,6 +34,7 @@ from apiq.planning.shapes import (
 )
 from apiq.planning.values import mentions
 from apiq.planning.words import ID_WORDS, identifier_words, matches
+from apiq.specs.refs import escape_token
 
 if TYPE_CHECKING:
     from apiq.catalog import Catalog
@@ -105,9 +106,9 @@ def find_condition(text: str, earlier: Sequence[Earlier]) -> Condition:
             enum = schema.get("enum")
             for value in enum if isinstance(enum, list) else []:
                 if isinstance(value, str) and value.lower() in words:
-                    return Condition(step.step_id, f"/{_escape(name)}", value, negated)
+                    return Condition(step.step_id, f"/{escape_token(name)}", value, negated)
             if schema.get("type") == "boolean" and name.lower() in words:
-                return Condition(step.step_id, f"/{_escape(name)}", True, negated)
+                return Condition(step.step_id, f"/{escape_token(name)}", True, negated)
     if not earlier:
         problem = "no step before it reads anything to check; ask for the thing first"
         example = " (e.g. 'get the order, then if it is <a status> cancel it')"
@@ -179,7 +180,7 @@ def _match(
     refers = names_item or (generic and same_thing)  # `username` of a user, `id` of an order
     if exact is not None and (slot.required or refers) and (not generic or same_thing):
         if inner:
-            found = _pick(inner, _HANDLES, slot, prefix="/" + _escape(exact))
+            found = _pick(inner, _HANDLES, slot, prefix="/" + escape_token(exact))
         else:
             found = _pick(fields, (exact,), slot)
         if found is not None:
@@ -206,7 +207,7 @@ def _pick(
             kind = _type(fields[name])
             fits = kind == slot.item_kind if strict else _compatible(slot.item_kind, kind)
             if kind != "object" and fits:
-                return f"{prefix}/{_escape(name)}", kind
+                return f"{prefix}/{escape_token(name)}", kind
     return None
 
 
@@ -234,7 +235,3 @@ def _type(schema: JsonSchema) -> str:
 
 def _norm(name: str) -> str:
     return "".join(identifier_words(name))
-
-
-def _escape(token: str) -> str:
-    return token.replace("~", "~0").replace("/", "~1")

@@ -10,7 +10,6 @@ which words point back at an earlier result (`it`, `them`, `each`), and how iden
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
 
 __all__ = [
     "ANAPHORS",
@@ -19,7 +18,6 @@ __all__ = [
     "ID_WORDS",
     "STOP_WORDS",
     "VERB_METHODS",
-    "content_words",
     "identifier_words",
     "matches",
     "singular",
@@ -132,15 +130,6 @@ def singular(word: str) -> str:
     if word.endswith("s"):
         return word[:-1]
     return word
-
-
-def content_words(words: Iterable[str]) -> list[str]:
-    """The words that can name something: no grammar, no numbers.
-
-    Action verbs stay: many are nouns too (`issue`, `order`, `file`, `tag`); the caller
-    drops the verb that leads a clause.
-    """
-    return [word for word in words if word not in STOP_WORDS and not word.isdigit()]
 
 
 def matches(word: str, other: str, min_prefix: int = 4) -> bool:
