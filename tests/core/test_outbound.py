@@ -243,6 +243,40 @@ async def test_an_echoed_credential_is_masked_in_the_result(
     assert ECHO_KEY not in repr(result)
 
 
+async def test_the_result_url_masks_sensitive_query_arguments(
+    echo_service: EchoService, store: MemorySecretStore, redactor: Redactor
+) -> None:
+    # A password passed as an ordinary argument was never registered as a secret: the
+    # URL shown in results and execution state still hides it, by its parameter name.
+    document = {
+        "openapi": "3.0.3",
+        "info": {"title": "echo", "version": "1"},
+        "paths": {
+            "/login": {
+                "get": {
+                    "operationId": "login",
+                    "parameters": [
+                        {"name": "user", "in": "query", "schema": {"type": "string"}},
+                        {"name": "password", "in": "query", "schema": {"type": "string"}},
+                    ],
+                    "responses": {"200": {"description": "ok"}},
+                }
+            }
+        },
+    }
+    catalog = build_catalog(document, source="login.json", name="login")
+    connection = Connection("login", "acme", "alice", "login", echo_service.base_url)
+    async with egress_client(echo_service.egress_policy) as client:
+        outbound = Outbound(
+            Caller(client), secrets=store, audit=MemoryAuditSink(), redactor=redactor
+        )
+        arguments = {"query": {"user": "alice", "password": "hunter2-secret"}}
+        result = await outbound.call(ALICE, connection, catalog, "login", arguments)
+    assert "password=hunter2-secret" in echo_service.requests[0].raw_query  # it was sent
+    assert "hunter2-secret" not in result.url
+    assert "user=alice" in result.url
+
+
 async def test_each_attempt_is_audited_with_the_path_template(
     echo_service: EchoService, store: MemorySecretStore, redactor: Redactor
 ) -> None:

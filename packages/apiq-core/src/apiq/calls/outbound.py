@@ -157,7 +157,7 @@ class Outbound:
             headers=self._redactor.mask_pairs(result.headers),
             body=self._redactor.mask(result.body),
             method=request.method,
-            url=self._redactor.mask_text(request.url),
+            url=self._redactor.mask_url(request.url),
         )
 
     async def _record_credential_use(
