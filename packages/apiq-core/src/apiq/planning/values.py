@@ -9,8 +9,10 @@ prefixed id (`cus_4`, `pi_3x`, `CA12`) is of the kind a slot names.
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from jsonschema import Draft202012Validator
@@ -190,12 +192,19 @@ def _fold(text: str) -> str:
 
 
 def _fits(slot: Slot, value: Any) -> bool:
-    if has_ref(slot.schema):
-        return True  # nested references are checked when the call is built
     try:
-        return Draft202012Validator(dict(slot.schema)).is_valid(value)
+        validator = _validator(json.dumps(slot.schema, sort_keys=True, default=str))
+        return validator is None or validator.is_valid(value)
     except (SchemaError, TypeError, ValueError):
         return True
+
+
+@lru_cache(maxsize=1024)
+def _validator(schema_text: str) -> Draft202012Validator | None:
+    """One validator per distinct slot schema (candidate values are checked many times);
+    None when the schema holds references, which are checked when the call is built."""
+    schema = json.loads(schema_text)
+    return None if has_ref(schema) else Draft202012Validator(schema)
 
 
 def has_ref(node: Any, depth: int = 0) -> bool:
