@@ -153,7 +153,7 @@ async def main(argv: list[str]) -> None:
         concurrency=args.concurrency,
         queue_poll_s=0.05,
         heartbeat_s=0.2,
-        dead_after_s=3.0,  # 15 heartbeats: a loaded CI machine must not look dead
+        dead_after_s=10.0,  # 50 heartbeats: a starved worker on a loaded machine is not dead
     )
     stop = anyio.Event()
     async with anyio.create_task_group() as group:

@@ -461,7 +461,7 @@ async def test_two_workers_share_the_queue_and_one_finishes_what_a_killed_one_be
                         await anyio.sleep(0.02)
                 a.kill()
                 # What it held at its death: read after its last COMMITs reached the server
-                # and before any peer may recover it (dead_after_s = 3 s).
+                # and before any peer may recover it (dead_after_s = 10 s).
                 await anyio.sleep(0.3)
                 held = await DBOS.list_workflows_async(status="PENDING", executor_id="worker-a")
                 assert held
