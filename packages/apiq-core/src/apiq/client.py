@@ -128,7 +128,7 @@ class Apiq:
             "cache_settings": CacheSettings.from_env(environ),
         }
         if "planner" not in overrides and any(environ.get(v) for v in _LLM_VARIABLES):
-            settings["planner"] = _llm_planner(environ)
+            settings["planner"] = llm_planner(environ)
         return cls(**{**settings, **overrides})
 
     @property
@@ -328,7 +328,13 @@ PLANNER_ENTRY_POINTS = "apiq.planners"
 `openai`. Core finds them by name, so it never imports an adapter."""
 
 
-def _llm_planner(environ: Mapping[str, str]) -> Planner:
+def llm_planner(environ: Mapping[str, str]) -> Planner:
+    """The language-model planner the `apiq.planners` entry point `openai` makes from
+    `environ`.
+
+    Raises:
+        MissingDependencyError: No such planner is installed.
+    """
     found = entry_points(group=PLANNER_ENTRY_POINTS, name="openai")
     if not found:
         raise MissingDependencyError(

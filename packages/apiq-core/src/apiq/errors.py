@@ -12,6 +12,7 @@ ApiqError
 │   └── ArazzoInvalid
 ├── SecretNotFound
 ├── SecretUnreadable
+├── StorageError
 ├── InvalidArguments
 ├── PlanningError
 ├── WorkflowError
@@ -56,6 +57,7 @@ __all__ = [
     "SpecInvalid",
     "SpecTooLarge",
     "SpecUnreachable",
+    "StorageError",
     "WorkflowError",
 ]
 
@@ -171,6 +173,22 @@ class SecretNotFound(ApiqError):
     """No secret is stored under the requested owner and name."""
 
     summary = "Credential not found"
+
+
+class StorageError(ApiqError):
+    """A database behind a port adapter could not do what was asked (unreachable, locked,
+    refused a row). Raised by adapters such as `apiq_adapters.sql`; core has no database."""
+
+    summary = "Storage unavailable"
+
+    def __init__(self, message: str, *, operation: str, backend: str, transient: bool) -> None:
+        super().__init__(message)
+        self.operation = operation
+        """What was attempted, e.g. `audit.record`, `secrets.get`."""
+        self.backend = backend
+        """`sqlite` or `postgresql`."""
+        self.transient = transient
+        """True when retrying later may succeed (outage, lock, timeout)."""
 
 
 class InvalidArguments(ApiqError):

@@ -80,6 +80,7 @@ class AuditQuery:
     event_id: str | None = None
     since: datetime | None = None
     until: datetime | None = None
+    outcome: Outcome | None = None
     limit: int = 100
 
 

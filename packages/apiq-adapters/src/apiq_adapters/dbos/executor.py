@@ -46,7 +46,7 @@ if TYPE_CHECKING:
     import sqlalchemy as sa
 
     from apiq.calls.outbound import Outbound
-    from apiq.execution.approval import Approvals
+    from apiq.execution.approval import ApprovalLedger
     from apiq.ports import AuditSink, Executor
     from apiq.workflows.model import Plan
 
@@ -89,7 +89,7 @@ class DbosExecutor:
         outbound: Outbound,
         connections: Connections,
         *,
-        approvals: Approvals,
+        approvals: ApprovalLedger,
         audit: AuditSink,
         settings: DbosSettings = DbosSettings(),  # noqa: B008 - frozen value object
         limits: Limits = Limits(),  # noqa: B008 - frozen value object
@@ -260,7 +260,7 @@ class DbosExecutor:
                     ended = (await self.state(principal, execution_id)).status in _FINAL
                     if ended and not await store.run(store.events_after, execution_id, seq):
                         return
-                with anyio.move_on_after(self.settings.events_poll_s):
+                with anyio.move_on_after(self._poll_s(execution_id)):
                     await news.wait()
 
     async def cancel(self, principal: Principal, execution_id: str) -> None:
@@ -290,8 +290,16 @@ class DbosExecutor:
                 state = await self._state_of(row, engine=engine)
                 if state.status in _FINAL:
                     return state
-                with anyio.move_on_after(self.settings.events_poll_s):
+                with anyio.move_on_after(self._poll_s(execution_id)):
                     await finished.wait()
+
+    def _poll_s(self, execution_id: str) -> float:
+        """How long a follower waits for news before reading the database again: what an
+        execution running in this process commits wakes its followers at once (`watching`),
+        so the database is read only at the engine checks' pace (its run may end unseen)."""
+        if self._host is not None and execution_id in self._host.runs:
+            return ENGINE_CHECK_S
+        return self.settings.events_poll_s
 
     async def _state_of(self, row: ExecutionRow, *, engine: bool) -> ExecutionState:
         """The state `row` records; with `engine`, DBOS is asked whether a running

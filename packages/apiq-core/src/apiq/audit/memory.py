@@ -25,6 +25,7 @@ def event_matches(event: AuditEvent, query: AuditQuery) -> bool:
         and (query.event_id is None or event.id == query.event_id)
         and (query.since is None or event.at >= query.since)
         and (query.until is None or event.at < query.until)
+        and (query.outcome is None or event.outcome == query.outcome)
     )
 
 

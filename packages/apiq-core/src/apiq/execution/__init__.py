@@ -8,7 +8,7 @@ own connections, a plan that validates, inputs that fit, an approval when state 
 from __future__ import annotations
 
 from apiq.execution.admission import Admitted, Connections, admit
-from apiq.execution.approval import Approval, Approvals, changing_steps
+from apiq.execution.approval import Approval, ApprovalLedger, Approvals, changing_steps
 from apiq.execution.local import LocalExecutor
 from apiq.execution.outbound_call import OutboundStepCall
 from apiq.execution.runner import Runner
@@ -17,6 +17,7 @@ from apiq.execution.steps import Limits, RunResult, StepCall, StepRequest, StepR
 __all__ = [
     "Admitted",
     "Approval",
+    "ApprovalLedger",
     "Approvals",
     "Connections",
     "Limits",

@@ -19,7 +19,7 @@ from apiq.workflows.checks import check_inputs, check_plan
 if TYPE_CHECKING:
     from apiq.catalog import Catalog
     from apiq.connections import Connection
-    from apiq.execution.approval import Approvals
+    from apiq.execution.approval import ApprovalLedger
     from apiq.models import Principal
     from apiq.ports import AuditSink
     from apiq.workflows.model import Plan
@@ -57,7 +57,7 @@ async def admit(
     approval: str | None,
     *,
     connections: Connections,
-    approvals: Approvals,
+    approvals: ApprovalLedger,
 ) -> Admitted:
     """Clear `plan` to run with `inputs` for `principal`.
 
@@ -83,7 +83,7 @@ async def open_execution(
     approval: str | None,
     *,
     connections: Connections,
-    approvals: Approvals,
+    approvals: ApprovalLedger,
     audit: AuditSink,
 ) -> tuple[str, Admitted]:
     """`admit` the plan, then give it an execution id and audit `execution.started`.

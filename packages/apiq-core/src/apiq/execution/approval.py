@@ -15,7 +15,7 @@ import secrets
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import anyio
 
@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from apiq.models import Principal
     from apiq.workflows.model import Plan, Step
 
-__all__ = ["Approval", "Approvals", "changing_steps"]
+__all__ = ["Approval", "ApprovalLedger", "Approvals", "changing_steps"]
 
 DEFAULT_TTL_S = 15 * 60
 """An approval not used within 15 minutes expires."""
@@ -60,6 +60,31 @@ def changing_steps(plan: Plan, catalogs: Mapping[str, Catalog]) -> tuple[Step, .
         if operation is None or operation.changes_state:
             changing.append(step)
     return tuple(changing)
+
+
+class ApprovalLedger(Protocol):
+    """Where approvals are granted and redeemed: `Approvals` in memory for one process,
+    `apiq_adapters.sql.SqlApprovals` when several processes share them."""
+
+    async def grant(
+        self, principal: Principal, plan: Plan, inputs: Mapping[str, Any] | None = None
+    ) -> Approval:
+        """Approve `plan` with `inputs` for `principal`; returns the one-time token."""
+        ...
+
+    async def redeem(
+        self,
+        principal: Principal,
+        plan: Plan,
+        inputs: Mapping[str, Any] | None,
+        token: str | None,
+    ) -> None:
+        """Use up `token` for exactly this plan, inputs and principal.
+
+        Raises:
+            ConfirmationRequired: As `Approvals.redeem` describes.
+        """
+        ...
 
 
 class Approvals:

@@ -27,7 +27,7 @@ from apiq.models import ExecutionEvent, ExecutionState, Principal
 
 if TYPE_CHECKING:
     from apiq.calls.outbound import Outbound
-    from apiq.execution.approval import Approvals
+    from apiq.execution.approval import ApprovalLedger
     from apiq.ports import AuditSink, Executor
     from apiq.workflows.model import Plan
 
@@ -74,7 +74,7 @@ class LocalExecutor:
         outbound: Outbound,
         connections: Connections,
         *,
-        approvals: Approvals,
+        approvals: ApprovalLedger,
         audit: AuditSink,
         limits: Limits = Limits(),  # noqa: B008 - frozen value object
     ) -> None:
