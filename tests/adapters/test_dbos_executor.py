@@ -747,3 +747,92 @@ async def test_a_workflow_that_crashes_ends_failed_and_its_events_end(
     assert "connection store crashed" in (state.error or "")
     assert events == []
     assert jobs.names() == {}
+
+
+# The checks DBOS made at every step, now made by APIQ's own checkpoints
+# (`apiq_adapters.dbos.checkpoints`) before each call: a run whose workflow another process
+# took over writes nothing more, a DBOS cancel stops the run before its next call, and a
+# checkpoint written twice is idempotent while a conflicting one is refused.
+
+
+async def _until_run_ends(executor: DbosExecutor, execution_id: str) -> None:
+    with anyio.fail_after(20):
+        while execution_id in executor._host.runs:  # type: ignore[union-attr]  # noqa: ASYNC110 - polls another task's state
+            await anyio.sleep(0.05)
+
+
+async def test_a_run_that_lost_its_workflow_writes_nothing_more(
+    jobs: JobsService, sqlite_url: str
+) -> None:
+    jobs.hold("t-b")
+    async with dbos_executor(sqlite_url) as (executor, approvals):
+        execution_id = await start(executor, approvals, three_steps(), {"tag": "t"})
+        assert await anyio.to_thread.run_sync(jobs.wait_for, "t-b")
+        path = sqlite_url.removeprefix("sqlite:///")
+        with sqlite3.connect(path) as conn:  # as if another process recovered it
+            conn.execute(
+                "UPDATE workflow_status SET owner_xid='someone-else' WHERE workflow_uuid=?",
+                (execution_id,),
+            )
+        jobs.release("t-b")
+        await _until_run_ends(executor, execution_id)
+        await anyio.sleep(0.3)
+        with sqlite3.connect(path) as conn:
+            names = [
+                r[0]
+                for r in conn.execute(
+                    "SELECT function_name FROM operation_outputs WHERE workflow_uuid=? "
+                    "ORDER BY function_id",
+                    (execution_id,),
+                )
+            ]
+            (status,) = conn.execute(
+                "SELECT status FROM apiq_executions WHERE execution_id=?", (execution_id,)
+            ).fetchone()
+            kinds = [
+                r[0]
+                for r in conn.execute(
+                    "SELECT kind FROM apiq_execution_events WHERE execution_id=? ORDER BY seq",
+                    (execution_id,),
+                )
+            ]
+    assert names == ["apiq.call a/-/0"]
+    assert status == "running"
+    assert "execution.finished" not in kinds
+    assert kinds.count("step.succeeded") == 1
+    assert jobs.names() == {"t-a": 1, "t-b": 1}
+
+
+async def test_a_dbos_cancel_stops_before_the_next_call(jobs: JobsService, sqlite_url: str) -> None:
+    jobs.hold("t-b")
+    async with dbos_executor(sqlite_url) as (executor, approvals):
+        execution_id = await start(executor, approvals, three_steps(), {"tag": "t"})
+        assert await anyio.to_thread.run_sync(jobs.wait_for, "t-b")
+        await DBOS.cancel_workflow_async(execution_id)
+        jobs.release("t-b")
+        await _until_run_ends(executor, execution_id)
+        state = await executor.state(ALICE, execution_id)
+    assert jobs.names() == {"t-a": 1, "t-b": 1}
+    assert state.status == "cancelled"
+
+
+async def test_a_rewritten_checkpoint_is_idempotent(jobs: JobsService, sqlite_url: str) -> None:
+    from apiq_adapters.dbos.checkpoints import Checkpoint
+
+    async with dbos_executor(sqlite_url) as (executor, approvals):
+        execution_id = await start(executor, approvals, three_steps(), {"tag": "t"})
+        await executor.wait(ALICE, execution_id)
+        path = sqlite_url.removeprefix("sqlite:///")
+        with sqlite3.connect(path) as conn:
+            row = conn.execute(
+                "SELECT function_id, function_name, output, serialization, "
+                "started_at_epoch_ms, completed_at_epoch_ms FROM operation_outputs "
+                "WHERE workflow_uuid=? ORDER BY function_id LIMIT 1",
+                (execution_id,),
+            ).fetchone()
+        store = executor._store
+        same = Checkpoint(execution_id, row[0], row[1], row[2], None, *row[3:], None)
+        assert await store.run(store.write, [same]) == {}
+        other = Checkpoint(execution_id, row[0], "apiq.call x/-/0", row[2], None, *row[3:], None)
+        stops = await store.run(store.write, [other])
+        assert type(next(iter(stops.values()))).__name__ == "DBOSStepNondeterminismError"

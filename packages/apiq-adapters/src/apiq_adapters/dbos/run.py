@@ -12,11 +12,16 @@ which a replay reproduces exactly:
   is the wake-up time, so a recovered run waits only for what is left;
 - an event is `<kind>/<stepId>/<item>/<n>`, kept once by the store.
 
-Each call and wait is still a DBOS step (`DBOS.run_step_async`, checkpointed in DBOS's
-`operation_outputs`); on recovery the workflow first reads what was recorded, by name, and
-moves the step counter past it (`DBOS.reserve_step`), so new steps never collide with old
-ones. A completed call is never sent again; an interrupted one is sent once more with the
-same request, hence the same Idempotency-Key.
+Each call and wait is a DBOS step, checkpointed in DBOS's `operation_outputs` under a step
+number DBOS hands out: a wait through `DBOS.run_step_async`, a call through `checkpoints`
+(the same row, written with the run's events: before the call, one transaction records the
+step.started event, the previous call's checkpoint and the ownership check; see there). On
+recovery the workflow first reads what was recorded, by name, and moves the step counter past
+it (`DBOS.reserve_step`), so new steps never collide with old ones. A call whose checkpoint
+is recorded is never sent again; one that was in flight, or answered but not yet recorded
+(its checkpoint lands before this process sends anything else, and within
+`CHECKPOINT_LINGER_S`), is sent once more with the same request, hence the same
+Idempotency-Key.
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ from dbos import DBOS, StepOptions
 from apiq.errors import ApiqError, ExecutionError
 from apiq.execution.local import MAX_EVENTS
 from apiq.execution.steps import StepCall, StepRequest, StepResponse
+from apiq_adapters.dbos.checkpoints import Checkpoint, Claim, owner_token
 from apiq_adapters.dbos.store import EventRow
 
 if TYPE_CHECKING:
@@ -95,6 +101,8 @@ class DurableRun:
         """Makes the calls not recorded yet (an `OutboundStepCall` for the principal)."""
         self._writer = writer
         self._recorded = recorded
+        self.claim = Claim(execution_id, owner_token(execution_id))
+        """This run (execution id and DBOS ownership token, read in the workflow's context)."""
         self._calls: Counter[tuple[str, int | None]] = Counter()
         self._sleeps: Counter[str] = Counter()
         self._events: Counter[tuple[str, str | None, Any]] = Counter()
@@ -111,7 +119,7 @@ class DurableRun:
         if name in self._recorded:
             outcome = self._recorded[name]
         else:
-            outcome = await DBOS.run_step_async(StepOptions(name=name), self._send, request)
+            outcome = await self._step(name, request)
         if isinstance(outcome, BaseException):
             raise outcome
         if isinstance(outcome, Refused):
@@ -119,16 +127,30 @@ class DurableRun:
         assert isinstance(outcome, StepResponse), f"step {name} recorded {type(outcome)}"
         return outcome
 
-    async def _send(self, request: StepRequest) -> StepResponse | Refused:
+    async def _step(self, name: str, request: StepRequest) -> StepResponse | Refused:
+        """Send `request` as DBOS step `name` and queue its checkpoint (see `checkpoints`)."""
         if self.sender is None:
             raise RuntimeError("DurableRun.sender is not set")
-        # SECURITY.md: "step started" is on disk before the request leaves. Waiting here,
-        # inside the step, overlaps the event write with DBOS's own check of the step.
+        function_id = DBOS.reserve_step().step_id
+        claim = self.claim
+        started_ms = int(time.time() * 1000)
+        # SECURITY.md: "step started" is on disk before the request leaves, in the same
+        # transaction as the checks DBOS makes at a step and the previous call's checkpoint.
+        self._writer.emit(claim)
         await self._writer.flush()
+        stop = self._writer.stop_of((claim.execution_id, claim.owner))
+        if stop is not None:
+            raise stop
+        outcome: StepResponse | Refused | Exception
         try:
-            return await self.sender(request)
+            outcome = await self.sender(request)
         except ApiqError as exc:
-            return Refused(type(exc).__name__, str(exc))
+            outcome = Refused(type(exc).__name__, str(exc))
+        except Exception as exc:  # recorded as DBOS records a step's error, then raised
+            self._writer.emit(Checkpoint.of(claim, function_id, name, exc, started_ms))
+            raise
+        self._writer.emit(Checkpoint.of(claim, function_id, name, outcome, started_ms))
+        return outcome
 
     async def sleep(self, seconds: float) -> None:
         """Wait `seconds` durably (a recovered run waits for the rest); a cancel ends it."""
@@ -157,7 +179,17 @@ class DurableRun:
         self._events[key] += 1
         identity = f"{kind}/{step_id or '-'}/{'-' if item is None else item}/{number}"
         text = json.dumps(detail, default=str, separators=(",", ":"))
-        self._writer.emit(EventRow(self.execution_id, identity, kind, step_id, text, time.time()))
+        self._writer.emit(
+            EventRow(
+                self.execution_id,
+                identity,
+                kind,
+                step_id,
+                text,
+                time.time(),
+                owner=self.claim.owner,
+            )
+        )
 
 
 def _wake_at(seconds: float) -> float:

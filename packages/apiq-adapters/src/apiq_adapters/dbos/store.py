@@ -25,7 +25,10 @@ import anyio
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
-__all__ = ["EventRow", "ExecutionRow", "ExecutionStore", "FinalState"]
+from apiq_adapters.dbos.checkpoints import Checkpoint, Claim, Run, StepRecorder, lost
+from apiq_adapters.dbos.prepared import Prepared
+
+__all__ = ["EventRow", "ExecutionRow", "ExecutionStore", "FinalState", "Written"]
 
 T = TypeVar("T")
 
@@ -100,6 +103,8 @@ class EventRow:
     at: float
     """POSIX seconds when the run emitted it."""
     seq: int = 0
+    owner: str | None = None
+    """The emitting run's DBOS ownership token: a run that lost its workflow writes none."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,11 +116,39 @@ class FinalState:
     status: str
     result: str
     """JSON text: {steps, outputs, error}."""
+    owner: str | None = None
+    """The run's DBOS ownership token: a run that lost its workflow writes no final state."""
 
     @classmethod
-    def of(cls, execution_id: str, status: str, result: dict[str, Any]) -> FinalState:
+    def of(
+        cls, execution_id: str, status: str, result: dict[str, Any], owner: str | None = None
+    ) -> FinalState:
         """`result` as JSON (values JSON cannot hold are written as text)."""
-        return cls(execution_id, status, json.dumps(result, default=str, separators=(",", ":")))
+        text = json.dumps(result, default=str, separators=(",", ":"))
+        return cls(execution_id, status, text, owner)
+
+
+Written = EventRow | FinalState | Checkpoint | Claim
+"""What the event writer writes: events, final states, DBOS step checkpoints and claims."""
+
+
+class _Statements:
+    """The writer's statements, compiled once DBOS runs (it knows its schema) and the
+    engine has connected (its dialect knows the default schema)."""
+
+    def __init__(self, dialect: sa.Dialect) -> None:
+        self.recorder = StepRecorder(dialect)
+        self.event = Prepared(_INSERT_EVENT, dialect)
+        final = (
+            executions.update()
+            .where(executions.c.execution_id == sa.bindparam("id"))
+            .values(
+                status=sa.bindparam("new_status"),
+                result=sa.bindparam("new_result"),
+                updated_at=sa.bindparam("now"),
+            )
+        )
+        self.final = Prepared(final, dialect)
 
 
 class ExecutionStore:
@@ -130,6 +163,7 @@ class ExecutionStore:
         self._engine = engine
         self._limiter = anyio.CapacityLimiter(connections)
         self._postgres = engine.dialect.name == "postgresql"
+        self._statements: _Statements | None = None
         self._insert = postgresql.insert if self._postgres else sqlite.insert  # upserts
         # The database's clock, so that worker liveness never depends on clocks agreeing.
         self._now: sa.ColumnElement[Any] = (
@@ -219,12 +253,25 @@ class ExecutionStore:
             ).scalars()
             return set(rows)
 
-    def write(self, batch: Sequence[EventRow | FinalState]) -> None:
+    def write(self, batch: Sequence[Written]) -> dict[Run, BaseException]:
         """In one transaction and in order: insert events (one already recorded under the
-        same identity is skipped) and record final states."""
-        with self._engine.begin() as conn:
+        same identity is skipped), DBOS step checkpoints and final states. Returns what
+        stops a run (see `checkpoints`); nothing of a run whose workflow another run owns
+        now is written. Runs on the driver's cursor (see `prepared`): it is the hot path."""
+        runs = {(item.execution_id, item.owner) for item in batch if not isinstance(item, EventRow)}
+        raw = self._engine.raw_connection()
+        try:  # closing returns the connection to the pool, which rolls back what is left
+            statements = self._statements or _Statements(self._engine.dialect)
+            self._statements = statements
+            cursor = raw.cursor()
+            # In a fixed order: two PostgreSQL writers never lock the same rows crosswise.
+            stops = statements.recorder.check(cursor, sorted(runs, key=str)) if runs else {}
+            gone = lost(stops)
             rows: list[dict[str, Any]] = []
+            points: list[Checkpoint] = []
             for item in batch:
+                if (item.execution_id, item.owner) in gone or isinstance(item, Claim):
+                    continue
                 if isinstance(item, EventRow):
                     rows.append(
                         {
@@ -236,17 +283,28 @@ class ExecutionStore:
                             "at": item.at,
                         }
                     )
-                    continue
-                if rows:  # executemany runs the rows in order: seq follows emission
-                    conn.execute(_INSERT_EVENT, rows)
-                    rows = []
-                conn.execute(
-                    executions.update()
-                    .where(executions.c.execution_id == item.execution_id)
-                    .values(status=item.status, result=item.result, updated_at=time.time())
-                )
+                elif isinstance(item, Checkpoint):
+                    points.append(item)
+                else:
+                    if rows:  # executemany runs the rows in order: seq follows emission
+                        statements.event.run_many(cursor, rows)
+                        rows = []
+                    values = {
+                        "id": item.execution_id,
+                        "new_status": item.status,
+                        "new_result": item.result,
+                        "now": time.time(),
+                    }
+                    statements.final.run(cursor, values)
             if rows:
-                conn.execute(_INSERT_EVENT, rows)
+                statements.event.run_many(cursor, rows)
+            if points:
+                stops.update(statements.recorder.insert(cursor, points))
+            cursor.close()
+            raw.commit()
+        finally:
+            raw.close()
+        return stops
 
     def events_after(self, execution_id: str, seq: int, limit: int = 500) -> list[EventRow]:
         table = events.c

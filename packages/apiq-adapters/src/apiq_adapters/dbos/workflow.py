@@ -139,9 +139,11 @@ class ExecutionHost:
             # Audit first: after a crash it may be recorded twice, never lost.
             await audit_finished(self._audit, principal, execution_id, result.status, result.error)
             final = {"steps": result.steps, "outputs": result.outputs, "error": result.error}
-            await self._writer.finish(FinalState.of(execution_id, result.status, final))
+            owner = run.claim.owner
+            await self._writer.finish(FinalState.of(execution_id, result.status, final, owner))
         finally:
             del self.runs[execution_id]
+            self._writer.forget((execution_id, run.claim.owner))
         return result.status
 
     async def _result(
