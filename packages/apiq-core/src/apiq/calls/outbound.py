@@ -88,7 +88,7 @@ class Outbound:
         self._audit = audit
         self._redactor = redactor
         self._oauth = oauth
-        self._oauth_configs = oauth_configs or {}
+        self._oauth_configs = oauth_configs if oauth_configs is not None else {}
         self._rate_limiter = rate_limiter
         mask_logs(redactor, _HTTP_LOGGERS)
 

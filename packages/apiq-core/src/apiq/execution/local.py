@@ -99,7 +99,9 @@ class LocalExecutor:
     ) -> None:
         assert self._group is not None
         self._group.cancel_scope.cancel()
-        await self._group.__aexit__(exc_type, exc, tb)
+        # The block's own exception propagates by itself; handing it to the task group
+        # would wrap it in an ExceptionGroup and hide its message.
+        await self._group.__aexit__(None, None, None)
         self._group = None
 
     async def start(
