@@ -73,5 +73,5 @@ def tests_core(session: nox.Session) -> None:
 def bench(session: nox.Session) -> None:
     """Benchmarks over the big specs of ../shared/specs; prints figures and ratios."""
     _sync(session, "--all-packages")
-    for script in ("ingest", "call", "execute", "search", "plan_eval"):
+    for script in ("ingest", "call", "execute", "search", "plan_eval", "serve"):
         session.run("python", f"bench/{script}.py")
