@@ -11,7 +11,6 @@ fails because of the owner, the expiry or a changed plan.
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 import time
 from collections.abc import Callable, Mapping
@@ -20,8 +19,13 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from apiq.errors import ConfirmationRequired
-from apiq.execution.approval import DEFAULT_TTL_S, Approval
+from apiq.execution.approval import (
+    DEFAULT_TTL_S,
+    Approval,
+    check_granted,
+    require_token,
+    token_hash,
+)
 from apiq.models import Principal
 from apiq_adapters.sql.errors import storage_errors
 from apiq_adapters.sql.tables import approvals
@@ -72,7 +76,7 @@ class SqlApprovals:
         now = self._clock()
         expires_at = now + self._ttl_s
         row = {
-            "token_hash": _hash(token),
+            "token_hash": token_hash(token),
             "tenant": principal.tenant,
             "owner_id": principal.id,
             "plan_digest": digest,
@@ -99,35 +103,18 @@ class SqlApprovals:
                 fails because the plan changed is spent as well: approve the new plan.
             StorageError: the database failed; treat the plan as not approved.
         """
-        if not token:
-            raise ConfirmationRequired(
-                "this plan changes state and needs the user's approval; grant one with "
-                "SqlApprovals.grant(principal, plan, inputs) and pass its token"
-            )
         spend = (
             sa.delete(approvals)
-            .where(_T.token_hash == _hash(token))
+            .where(_T.token_hash == token_hash(require_token(token)))
             .returning(_T.tenant, _T.owner_id, _T.plan_digest, _T.expires_at)
         )
         with storage_errors("approvals.redeem", self._engine):
             async with self._engine.begin() as conn:
-                granted = (await conn.execute(spend)).first()
-        if granted is None:
-            raise ConfirmationRequired(
-                "the approval token is unknown or was already used; approve the plan again"
-            )
-        if (granted.tenant, granted.owner_id) != (principal.tenant, principal.id):
-            raise ConfirmationRequired("the approval token belongs to another user")
-        if self._clock() > granted.expires_at:
-            raise ConfirmationRequired("the approval token expired; approve the plan again")
-        if granted.plan_digest != plan.digest(dict(inputs or {})):
-            raise ConfirmationRequired(
-                "the plan or its inputs changed after approval; review and approve the new plan"
-            )
-
-
-def _hash(token: str) -> str:
-    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
+                row = (await conn.execute(spend)).first()
+        granted = (
+            None if row is None else ((row.tenant, row.owner_id), row.plan_digest, row.expires_at)
+        )
+        check_granted(granted, principal, plan, inputs, now=self._clock())
 
 
 if TYPE_CHECKING:

@@ -26,7 +26,15 @@ if TYPE_CHECKING:
     from apiq.models import Principal
     from apiq.workflows.model import Plan, Step
 
-__all__ = ["Approval", "ApprovalLedger", "Approvals", "changing_steps"]
+__all__ = [
+    "Approval",
+    "ApprovalLedger",
+    "Approvals",
+    "changing_steps",
+    "check_granted",
+    "require_token",
+    "token_hash",
+]
 
 DEFAULT_TTL_S = 15 * 60
 """An approval not used within 15 minutes expires."""
@@ -112,7 +120,11 @@ class Approvals:
         expires_at = self._clock() + self._ttl_s
         async with self._lock:
             self._drop_expired()
-            self._granted[_hash(token)] = ((principal.tenant, principal.id), digest, expires_at)
+            self._granted[token_hash(token)] = (
+                (principal.tenant, principal.id),
+                digest,
+                expires_at,
+            )
         return Approval(token=token, plan_digest=digest, expires_at=expires_at)
 
     async def redeem(
@@ -129,26 +141,10 @@ class Approvals:
                 principal's, or one granted for a different plan or inputs. A token that
                 fails because the plan changed is spent as well: approve the new plan.
         """
-        if not token:
-            raise ConfirmationRequired(
-                "this plan changes state and needs the user's approval; grant one with "
-                "Approvals.grant(principal, plan, inputs) and pass its token"
-            )
+        digest = token_hash(require_token(token))
         async with self._lock:
-            granted = self._granted.pop(_hash(token), None)
-        if granted is None:
-            raise ConfirmationRequired(
-                "the approval token is unknown or was already used; approve the plan again"
-            )
-        owner, digest, expires_at = granted
-        if owner != (principal.tenant, principal.id):
-            raise ConfirmationRequired("the approval token belongs to another user")
-        if self._clock() > expires_at:
-            raise ConfirmationRequired("the approval token expired; approve the plan again")
-        if digest != plan.digest(dict(inputs or {})):
-            raise ConfirmationRequired(
-                "the plan or its inputs changed after approval; review and approve the new plan"
-            )
+            granted = self._granted.pop(digest, None)
+        check_granted(granted, principal, plan, inputs, now=self._clock())
 
     def _drop_expired(self) -> None:
         now = self._clock()
@@ -156,5 +152,41 @@ class Approvals:
             del self._granted[key]
 
 
-def _hash(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
+def token_hash(token: str) -> str:
+    """What a ledger keeps of an approval token (a leaked table grants nothing)."""
+    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def require_token(token: str | None) -> str:
+    """`token`, or ConfirmationRequired when there is none."""
+    if not token:
+        raise ConfirmationRequired(
+            "this plan changes state and needs the user's approval; grant one with "
+            "grant(principal, plan, inputs) and pass its token"
+        )
+    return token
+
+
+def check_granted(
+    granted: tuple[tuple[str, str], str, float] | None,
+    principal: Principal,
+    plan: Plan,
+    inputs: Mapping[str, Any] | None,
+    *,
+    now: float,
+) -> None:
+    """Refuse a redeemed approval `(owner, plan digest, expires_at)` that is missing, another
+    principal's, expired, or granted for a different plan or inputs (ConfirmationRequired)."""
+    if granted is None:
+        raise ConfirmationRequired(
+            "the approval token is unknown or was already used; approve the plan again"
+        )
+    owner, digest, expires_at = granted
+    if owner != (principal.tenant, principal.id):
+        raise ConfirmationRequired("the approval token belongs to another user")
+    if now > expires_at:
+        raise ConfirmationRequired("the approval token expired; approve the plan again")
+    if digest != plan.digest(dict(inputs or {})):
+        raise ConfirmationRequired(
+            "the plan or its inputs changed after approval; review and approve the new plan"
+        )
