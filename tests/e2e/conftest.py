@@ -46,7 +46,7 @@ def _missing() -> str | None:
     return None
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Any]:
     """Chromium, headless."""
     reason = _missing()
@@ -64,21 +64,21 @@ def browser() -> Iterator[Any]:
             launched.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def petstore() -> Iterator[PetstoreService]:
     """The Petstore API on loopback."""
     with PetstoreService() as service:
         yield service
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def oauth_server() -> Iterator[OAuthServer]:
     """An OAuth 2.0 authorization server (and protected resource) on loopback."""
     with OAuthServer() as service:
         yield service
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def server(
     browser: Any,
     tmp_path_factory: pytest.TempPathFactory,
@@ -111,7 +111,7 @@ def admin_api(server: ServerProcess) -> Iterator[Api]:
         yield api
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def screenshots(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Where the tests save their screenshots."""
     chosen = os.environ.get("APIQ_E2E_SCREENSHOTS")

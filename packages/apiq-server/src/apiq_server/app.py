@@ -21,5 +21,8 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
 
     Schemas are written and read by their camelCase aliases (`PydanticPlugin(prefer_alias)`).
     """
-    plugins = [PydanticPlugin(prefer_alias=True), ApiqPlugin(settings or Settings(), services)]
-    return Litestar(plugins=plugins)
+    settings = settings or Settings()
+    plugins = [PydanticPlugin(prefer_alias=True), ApiqPlugin(settings, services)]
+    # Litestar 2.25 takes the body cap from its own argument only: the AppConfig field
+    # that ApiqPlugin.on_app_init sets is ignored (Litestar.__init__ passes the argument on).
+    return Litestar(plugins=plugins, request_max_body_size=settings.body_max_bytes)

@@ -130,8 +130,9 @@ def _envelope(
     message: str,
     details: Mapping[str, Any],
     background: BackgroundTask | None = None,
+    headers: Mapping[str, str] | None = None,
 ) -> Response[Any]:
-    headers = {}
+    headers = dict(headers or {})
     if "retryAfter" in details:
         headers["Retry-After"] = str(details["retryAfter"])
     body = {"success": False, "error": {"code": code, "message": message, "details": dict(details)}}
@@ -155,7 +156,8 @@ def _http_error(_: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
         exc.status_code, "http_error")  # fmt: skip
     if exc.status_code == 413:
         return _envelope(413, code, "the request body is too large", details)
-    return _envelope(exc.status_code, code, exc.detail, details)
+    # Litestar's own headers stay: `Allow` on 405 (RFC 9110 requires it).
+    return _envelope(exc.status_code, code, exc.detail, details, headers=exc.headers)
 
 
 def _sdk_error(request: Request[Any, Any, Any], exc: sdk.ApiqError) -> Response[Any]:

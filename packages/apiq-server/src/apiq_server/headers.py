@@ -9,11 +9,9 @@ ignored at best.
 from __future__ import annotations
 
 from litestar.datastructures import MutableScopeHeaders
-from litestar.enums import ScopeType
-from litestar.middleware import ASGIMiddleware
-from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from litestar.types import Message, Scope
 
-__all__ = ["SecurityHeadersMiddleware"]
+__all__ = ["SecurityHeaders"]
 
 _HEADERS = {
     "Content-Security-Policy": (
@@ -36,26 +34,24 @@ _DOCS_CSP = (
 """The interactive API docs under /schema load their viewer from a CDN."""
 
 
-class SecurityHeadersMiddleware(ASGIMiddleware):
-    """Adds the security headers to every HTTP response."""
+class SecurityHeaders:
+    """A `before_send` hook that adds the security headers to every HTTP response.
 
-    scopes = (ScopeType.HTTP,)
+    A hook rather than a middleware: Litestar answers unknown paths (404), wrong methods
+    (405), CORS preflights and errors raised in middleware (a 503 while the database is
+    down) outside the middleware stack, but every message goes through `before_send`.
+    """
 
     def __init__(self, *, hsts: bool) -> None:
         self._hsts = hsts
 
-    async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
-        docs = scope["path"].startswith("/schema")
-
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = MutableScopeHeaders.from_message(message)
-                for name, value in _HEADERS.items():
-                    headers[name] = value
-                if docs:
-                    headers["Content-Security-Policy"] = _DOCS_CSP
-                if self._hsts:
-                    headers["Strict-Transport-Security"] = _HSTS
-            await send(message)
-
-        await next_app(scope, receive, send_with_headers)
+    async def __call__(self, message: Message, scope: Scope) -> None:
+        if message["type"] != "http.response.start":
+            return
+        headers = MutableScopeHeaders.from_message(message)
+        for name, value in _HEADERS.items():
+            headers[name] = value
+        if scope.get("path", "").startswith("/schema"):
+            headers["Content-Security-Policy"] = _DOCS_CSP
+        if self._hsts:
+            headers["Strict-Transport-Security"] = _HSTS

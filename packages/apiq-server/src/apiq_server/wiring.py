@@ -26,7 +26,6 @@ from apiq.execution import Limits, LocalExecutor
 from apiq.planning import OfflinePlanner
 from apiq.ports import Executor, Planner, SpecCache
 from apiq.redaction import Redactor
-from apiq.specs.file_source import FileSpecSource
 from apiq.specs.http_source import HttpSpecSource
 from apiq.specs.ingest import SpecIngestor
 from apiq_adapters.sql import SqlApprovals, SqlAuditSink, SqlSecretStore, SqlSpecCache, open_engine
@@ -84,7 +83,7 @@ async def build_services(settings: Settings) -> AsyncIterator[Services]:
         limits = settings.spec_limits()
         source = HttpSpecSource(http, limits=limits)
         ingestor = SpecIngestor(
-            sources={"http": source, "https": source, "file": FileSpecSource(limits=limits)},
+            sources={"http": source, "https": source},  # never the server's own files
             cache=spec_cache,
             audit=audit,
             settings=settings.cache_settings(),

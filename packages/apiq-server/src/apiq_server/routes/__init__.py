@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from litestar import Response, route
+from litestar.enums import HttpMethod
 from litestar.handlers import HTTPRouteHandler
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.plugins.prometheus import PrometheusController
@@ -28,10 +30,27 @@ def route_handlers() -> list[ControllerRouterHandler]:
     """The API's handlers, each with its access policy and its error responses documented."""
     areas = (health, auth, users, apis, workflows, chat, executions, logs, admin)
     handlers = [handler for area in areas for handler in area.handlers]
+    methods: dict[str, set[str]] = {}
     for handler in handlers:
         if isinstance(handler, HTTPRouteHandler):
             handler.responses = {**_error_responses(handler), **(handler.responses or {})}
-    return handlers
+            for path in handler.paths:
+                methods.setdefault(path, set()).update(handler.http_methods)
+    # first: a path whose first handler is not OPTIONS gets Litestar's own (stale) one
+    return [*(_options(path, found) for path, found in methods.items()), *handlers]
+
+
+def _options(path: str, methods: set[str]) -> HTTPRouteHandler:
+    """`OPTIONS path`: 204 with `Allow`. Litestar makes one itself, but with function
+    handlers registered one by one its `Allow` names only the first handler's methods."""
+    allowed = ", ".join(sorted(methods | {"OPTIONS"}))
+
+    @route(path, http_method=[HttpMethod.OPTIONS], opt=allow(PUBLIC), include_in_schema=False,
+           sync_to_thread=False, name=f"options {path}")  # fmt: skip
+    def options() -> Response[None]:
+        return Response(None, status_code=204, headers={"Allow": allowed})
+
+    return options
 
 
 _ERRORS = {
@@ -53,8 +72,8 @@ def _error_responses(handler: HTTPRouteHandler) -> dict[int, ResponseSpec]:
     """Every error status the handler may answer, with the error envelope's schema."""
     policy = policy_of(handler)
     codes = set(_ERRORS)
-    if policy is not None and policy.public:
-        codes -= {401, 403}
+    if policy is not None and policy.public and handler.http_methods <= {"GET", "HEAD"}:
+        codes -= {401, 403}  # a public write still answers 401 (login) and 403 (CSRF)
     return {
         code: ResponseSpec(ErrorEnvelope, description=_ERRORS[code], generate_examples=False)
         for code in sorted(codes)

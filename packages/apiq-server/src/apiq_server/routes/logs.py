@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from typing import Annotated
 
 from litestar import get
+from litestar.exceptions import ValidationException
 from litestar.params import Parameter
 from litestar.types import ControllerRouterHandler
 
@@ -24,6 +25,7 @@ from apiq_server.wiring import Services
 __all__ = ["handlers"]
 
 MAX_FILTER = 200
+_TIME = {"format": "date-time"}
 """Longest actor id or action prefix a filter may name (both columns hold at most 200)."""
 
 
@@ -37,10 +39,16 @@ async def list_logs(
         Parameter(max_length=MAX_FILTER, required=False, description="prefix of the action"),
     ] = None,
     since: Annotated[
-        datetime | None, Parameter(required=False, description="ISO 8601, inclusive")
+        str | None,
+        Parameter(
+            required=False, max_length=64, description="ISO 8601, inclusive", schema_extra=_TIME
+        ),
     ] = None,
     until: Annotated[
-        datetime | None, Parameter(required=False, description="ISO 8601, exclusive")
+        str | None,
+        Parameter(
+            required=False, max_length=64, description="ISO 8601, exclusive", schema_extra=_TIME
+        ),
     ] = None,
     outcome: Annotated[Outcome | None, Parameter(required=False)] = None,
     offset: Offset = 0,
@@ -51,14 +59,25 @@ async def list_logs(
         tenant=user.tenant,
         actor=actor or None,
         action_prefix=action or None,
-        since=_utc(since),
-        until=_utc(until),
+        since=_utc(_moment("since", since)),
+        until=_utc(_moment("until", until)),
         outcome=outcome,
         limit=limit,
     )
     events, total = await services.audit.page(query, offset=offset)
     items = [_out(event) for event in events]
     return ok(Page[AuditEventOut](items=items, total=total, offset=offset, limit=limit))
+
+
+def _moment(name: str, text: str | None) -> datetime | None:
+    if text is None:
+        return None
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:
+        raise ValidationException(
+            f"{name} must be an ISO 8601 time", extra=[{"key": name, "message": "not ISO 8601"}]
+        ) from None
 
 
 def _utc(moment: datetime | None) -> datetime | None:

@@ -24,7 +24,7 @@ __all__ = ["handlers"]
 async def list_users(
     services: Services,
     user: CurrentUser,
-    offset: int = Parameter(ge=0, default=0),
+    offset: int = Parameter(ge=0, le=2**31 - 1, default=0),
     limit: int = Parameter(ge=1, le=MAX_PAGE, default=20),
     role: Role | None = None,
     disabled: bool | None = None,

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import ConfigDict, Field, SecretStr, model_validator
 
 from apiq_server.schemas.common import RequestModel, ResponseModel
 
@@ -52,6 +52,29 @@ class CredentialIn(RequestModel):
     """One security scheme's credential: `value` (API key or bearer token), or `username`
     and `password` (HTTP basic). Write-only."""
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "oneOf": [
+                {
+                    "required": ["value"],
+                    "properties": {
+                        "value": {"type": "string"},
+                        "username": {"type": "null"},
+                        "password": {"type": "null"},
+                    },
+                },
+                {
+                    "required": ["username", "password"],
+                    "properties": {
+                        "username": {"type": "string"},
+                        "password": {"type": "string"},
+                        "value": {"type": "null"},
+                    },
+                },
+            ]
+        }
+    )
+
     value: SecretStr | None = Field(None, min_length=1, max_length=8192)
     username: str | None = Field(None, min_length=1, max_length=200)
     password: SecretStr | None = Field(None, min_length=1, max_length=8192)
@@ -80,6 +103,15 @@ class OAuthClientIn(RequestModel):
 
 class ApiCreate(RequestModel):
     """Register an API: its spec (`specUrl`, or the document itself in `specContent`)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "oneOf": [
+                {"required": ["specUrl"], "properties": {"specUrl": {"type": "string"}}},
+                {"required": ["specContent"], "properties": {"specContent": {"type": "string"}}},
+            ]
+        }
+    )
 
     name: str = Field(min_length=1, max_length=64, pattern=_NAME)
     """Unique among the user's connections."""

@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import Field
 
-from apiq_server.schemas.common import RequestModel, ResponseModel
+from apiq_server.schemas.common import JsonBool, RequestModel, ResponseModel
 
 __all__ = ["MAX_MESSAGE", "ChatRequest", "ExecutePlanRequest", "PlanOut", "PlanStep"]
 
@@ -61,5 +61,5 @@ class ExecutePlanRequest(RequestModel):
     """Run a stored plan; `approve` confirms its state-changing steps."""
 
     plan_id: str = Field(min_length=1, max_length=64)
-    approve: bool = False
+    approve: JsonBool = False
     inputs: dict[str, Any] | None = None

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any, Generic, Literal, TypeVar
+from typing import Annotated, Any, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
 __all__ = [
@@ -22,6 +22,16 @@ T = TypeVar("T")
 
 MAX_PAGE = 100
 """Most items one page may hold (a larger `limit` is refused)."""
+
+
+def _json_bool(value: object) -> object:
+    if not isinstance(value, bool):
+        raise ValueError("must be true or false")
+    return value
+
+
+JsonBool = Annotated[bool, BeforeValidator(_json_bool)]
+"""A boolean of a request: `true` or `false` only (not 0, 1 or "yes")."""
 
 
 class RequestModel(BaseModel):

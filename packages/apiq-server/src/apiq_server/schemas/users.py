@@ -16,7 +16,7 @@ from pydantic import AfterValidator, Field
 
 from apiq_server.auth.passwords import MAX_LENGTH, MIN_LENGTH
 from apiq_server.policy import Role
-from apiq_server.schemas.common import RequestModel, ResponseModel
+from apiq_server.schemas.common import JsonBool, RequestModel, ResponseModel
 
 __all__ = [
     "EMAIL_PATTERN",
@@ -33,7 +33,10 @@ __all__ = [
     "normalise_email",
 ]
 
-EMAIL_PATTERN = r"^\s*[^@\s]{1,64}@[^@\s]+\.[^@\s.]+\s*$"
+EMAIL_PATTERN = (
+    r"^[\t\n\v\f\r ]*[^@\x00-\x20\x7f]{1,64}@[^@\x00-\x20\x7f]+"
+    r"\.[^@\x00-\x20\x7f.]+[\t\n\v\f\r ]*$"
+)
 """Deliberately simple: one `@`, no inner spaces, a dot in the domain; spaces around are
 dropped. Delivery proves the rest. (The OpenAPI document shows this exact pattern, so
 what it promises and what is accepted agree.)"""
@@ -48,7 +51,7 @@ def normalise_email(value: str) -> str:
     """
     if not re.fullmatch(EMAIL_PATTERN, value):
         raise ValueError("must be an email address such as name@example.com")
-    normalised = _encodable(value.strip().lower())
+    normalised = _encodable(value.strip(" \t\n\v\f\r").lower())
     if len(normalised) > MAX_EMAIL_LENGTH:  # lower() can lengthen a few characters ("İ")
         raise ValueError(f"must be at most {MAX_EMAIL_LENGTH} characters")
     return normalised
@@ -108,7 +111,7 @@ class UserPatch(RequestModel):
     (fields left out, or null, stay as they are)."""
 
     role: Role | None = None
-    disabled: bool | None = None
+    disabled: JsonBool | None = None
 
 
 class UserOut(ResponseModel):

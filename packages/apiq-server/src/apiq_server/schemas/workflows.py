@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
-from apiq_server.schemas.common import RequestModel, ResponseModel
+from apiq_server.schemas.common import JsonBool, RequestModel, ResponseModel
 
 __all__ = [
     "MAX_DESCRIPTION",
@@ -30,6 +30,15 @@ _TEXT = r"^[^\x00]*$"
 
 class WorkflowCreate(RequestModel):
     """Save a plan: one made by `POST /api/chat` (`planId`) or written out (`plan`)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "oneOf": [
+                {"required": ["planId"], "properties": {"planId": {"type": "string"}}},
+                {"required": ["plan"], "properties": {"plan": {"type": "object"}}},
+            ]
+        }
+    )
 
     name: str = Field(min_length=1, max_length=MAX_NAME, pattern=_NAME)
     description: str = Field(default="", max_length=MAX_DESCRIPTION, pattern=_TEXT)
@@ -67,7 +76,7 @@ class WorkflowImport(RequestModel):
 class WorkflowExecute(RequestModel):
     """Run a saved workflow; `approve` confirms its state-changing steps."""
 
-    approve: bool = False
+    approve: JsonBool = False
     inputs: dict[str, Any] | None = None
 
 

@@ -84,7 +84,7 @@ class CatalogCache:
     ) -> None:
         self._ingestor = ingestor
         self._secrets = secrets
-        self._memo: LRUCache[str, Catalog] = LRUCache(maxsize=memo_size)
+        self._memo: LRUCache[tuple[str, str], Catalog] = LRUCache(maxsize=memo_size)
         self._digests: weakref.WeakKeyDictionary[Catalog, str] = weakref.WeakKeyDictionary()
         self._entries: LRUCache[tuple[str, str], SourceIndex] = LRUCache(maxsize=index_size)
 
@@ -139,14 +139,16 @@ class CatalogCache:
         Raises:
             SpecError, EgressDenied: The document can no longer be had or parsed.
         """
-        if digest is not None and (memo := self._memo.get(digest)) is not None:
+        # Keyed by the URL too: a catalog's `source` names where it was read from, and plans
+        # carry it, so two connections of one document at two URLs must not share one.
+        if digest is not None and (memo := self._memo.get((digest, spec_url))) is not None:
             return memo, digest
         if upload is None:
             catalog = await self.fetch(owner, spec_url)
         else:
             catalog = await self._read_upload(owner, connection_id, spec_url, upload)
         found = await self.digest(catalog)
-        self._memo[found] = catalog
+        self._memo[(found, spec_url)] = catalog
         return catalog, found
 
     async def digest(self, catalog: Catalog) -> str:
